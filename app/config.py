@@ -1,0 +1,62 @@
+"""Settings read from the environment (prefix ``AUCTION_``); every default works out of the box."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUCTION_", extra="forbid")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """SQLAlchemy async URL; empty means a SQLite file under ``data_dir``."""
+    secret_key: str = DEFAULT_SECRET_KEY
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    db_pool_size: int = Field(default=10, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+
+    access_token_minutes: int = Field(default=12 * 60, ge=1)
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    scheduler_enabled: bool = True
+    scheduler_max_sleep_s: float = Field(default=1.0, gt=0)
+    """The longest the deadline scheduler sleeps before looking again (it is also woken early)."""
+
+    allowed_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> Settings:
+        if self.env != "development" and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError(
+                "AUCTION_SECRET_KEY must be set to a long random value when AUCTION_ENV is "
+                f"{self.env!r} (the default key is only for development)"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'auction.sqlite3').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
