@@ -1,0 +1,1 @@
+"""Online auctions of village collective assets."""

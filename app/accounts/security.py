@@ -1,0 +1,100 @@
+"""Password hashing (argon2id) and signed, expiring session tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login for an unknown user like that of a known one.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    expires_at: int
+    csrf: str
+    """The double-submit CSRF secret bound to a browser session."""
+
+
+def issue_token(secret_key: str, user_id: int, lifetime_s: int) -> str:
+    claims = {"sub": user_id, "exp": int(time.time()) + lifetime_s, "csrf": secrets.token_urlsafe(16)}
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{body}.{_sign(secret_key, body)}"
+
+
+def read_token(secret_key: str, token: str) -> TokenClaims | None:
+    """The token's claims if its signature holds and it has not expired; otherwise None."""
+    body, _, signature = token.partition(".")
+    if not hmac.compare_digest(signature, _sign(secret_key, body)):
+        return None
+    try:
+        claims = json.loads(_unb64(body))
+        parsed = TokenClaims(int(claims["sub"]), int(claims["exp"]), str(claims["csrf"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return parsed if parsed.expires_at > time.time() else None
+
+
+def _sign(secret_key: str, body: str) -> str:
+    return _b64(hmac.new(secret_key.encode(), body.encode(), hashlib.sha256).digest())
+
+
+class LoginThrottle:
+    """At most ``limit`` failed sign-ins a minute per account and per address, in this process."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, *keys: str) -> int:
+        """Seconds to wait before trying again, or 0 if every key may try now."""
+        now = time.monotonic()
+        wait = 0.0
+        for key in keys:
+            failures = self._failures.get(key)
+            if not failures:
+                continue
+            while failures and failures[0] <= now - self.window_s:
+                failures.popleft()
+            if len(failures) >= self.limit:
+                wait = max(wait, failures[0] + self.window_s - now)
+        return int(wait) + 1 if wait else 0
+
+    def record_failure(self, *keys: str) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._failures.setdefault(key, deque()).append(now)
+
+    def reset(self, key: str) -> None:
+        self._failures.pop(key, None)

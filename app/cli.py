@@ -1,0 +1,141 @@
+"""The ``auction`` command: serve, migrate, create-admin, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from app.config import Settings, get_settings
+
+cli = typer.Typer(help="Online auctions of village collective assets.", no_args_is_help=True)
+
+
+def fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def load_settings() -> Settings:
+    """Settings, or one clear line saying what to fix (never a traceback)."""
+    unknown = sorted(
+        name for name in os.environ
+        if name.startswith("AUCTION_") and name[8:].lower() not in Settings.model_fields
+        and not name.startswith("AUCTION_TEST_")
+    )
+    if unknown:
+        fail(f"unknown setting {unknown[0]}; known ones: "
+             + ", ".join(f"AUCTION_{f.upper()}" for f in Settings.model_fields))
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = "_".join(str(part) for part in error["loc"])
+        where = f"AUCTION_{field.upper()}: " if field else ""
+        fail(f"{where}{error['msg']}")
+
+
+def check_database(settings: Settings, *, migrate: bool) -> None:
+    from app import schema
+
+    try:
+        if migrate:
+            schema.upgrade_to_head(settings.effective_database_url)
+        ready = asyncio.run(_database_at_head(settings))
+    except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot use the database {_safe_url(settings)}: {reason} "
+             "(check AUCTION_DATABASE_URL and that the server is running)")
+    if not ready:
+        fail("the database schema is not at the latest migration; run `auction migrate`")
+
+
+async def _database_at_head(settings: Settings) -> bool:
+    from app import schema
+    from app.db import create_engine
+
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(schema.is_at_head)
+    finally:
+        await engine.dispose()
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level, ws_per_message_deflate=False,
+    )
+
+
+@cli.command()
+def serve(
+    migrate: Annotated[bool, typer.Option(help="Upgrade the schema first.")] = False,
+) -> None:
+    """Serve the API, the live sockets and the browser pages."""
+    settings = load_settings()
+    check_database(settings, migrate=migrate)
+    _serve(settings)
+
+
+@cli.command("migrate")
+def migrate_command() -> None:
+    """Upgrade the database schema to the latest migration."""
+    settings = load_settings()
+    check_database(settings, migrate=True)
+    typer.echo(f"database {_safe_url(settings)} is at the latest migration")
+
+
+@cli.command("create-admin")
+def create_admin(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read it from stdin.")] = False,
+) -> None:
+    """Create the first administrator (the password is read from standard input)."""
+    if not password_stdin:
+        fail("pass the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\n")
+    settings = load_settings()
+    check_database(settings, migrate=False)
+    from app.demo import create_admin_user
+    from app.errors import AppError
+
+    try:
+        asyncio.run(create_admin_user(settings, username, password))
+    except AppError as exc:
+        fail(exc.detail)
+    typer.echo(f"administrator {username!r} created")
+
+
+@cli.command()
+def demo(
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the app.")] = False,
+) -> None:
+    """Load the demo township (once; running it again changes nothing) and print its logins."""
+    settings = load_settings()
+    check_database(settings, migrate=True)
+    from app.demo import load_demo, print_logins
+
+    created = asyncio.run(load_demo(settings))
+    print_logins(settings, created)
+    if serve:
+        _serve(settings)
+
+
+def main() -> None:
+    cli()

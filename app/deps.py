@@ -1,0 +1,94 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases: sessions and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.accounts.models import Role, User
+from app.accounts.security import read_token
+from app.config import Settings
+from app.db import unit_of_work
+from app.errors import AppError, Forbidden, Unauthorized
+
+SESSION_COOKIE = "auction_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in unit_of_work(get_sessionmaker(request)):
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# scope="function": the commit happens before the response is sent, never after it.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _optional_user(
+    request: Request, token: Annotated[str | None, Depends(_bearer)]
+) -> User | None:
+    settings = get_settings_dep(request)
+    from_cookie = token is None
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    claims = read_token(settings.secret_key, token)
+    if claims is None:
+        raise Unauthorized("Your session has expired or is invalid; sign in again.", "invalid_token")
+    if from_cookie and request.method not in SAFE_METHODS:
+        # A cookie rides along on cross-site requests; the CSRF secret cannot.
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            sent = str((await request.form()).get("csrf_token", ""))
+        if sent != claims.csrf:
+            raise AppError(403, "csrf_failed", "The form has expired; reload the page and retry.")
+    # A short session of its own: the request's unit of work stays untouched until it writes.
+    async with get_sessionmaker(request)() as session:
+        user = await session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("This account no longer exists or is disabled.", "invalid_token")
+    request.state.user = user
+    return user
+
+
+async def _current_user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def _role(*roles: Role):  # type: ignore[no-untyped-def]
+    async def check(user: Annotated[User, Depends(_current_user)]) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"This needs the role {' or '.join(roles)}.")
+        return user
+
+    return check
+
+
+OptionalUser = Annotated[User | None, Depends(_optional_user)]
+CurrentUser = Annotated[User, Depends(_current_user)]
+AdminUser = Annotated[User, Depends(_role(Role.ADMIN))]
+OfficialUser = Annotated[User, Depends(_role(Role.OFFICIAL))]
+BidderUser = Annotated[User, Depends(_role(Role.BIDDER))]
+AuditorUser = Annotated[User, Depends(_role(Role.AUDITOR))]

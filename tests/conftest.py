@@ -1,0 +1,90 @@
+"""Fixtures shared by every test: a fresh migrated database, settings, the app and clients.
+
+Database tests run on SQLite by default and on PostgreSQL when AUCTION_TEST_DATABASE_URL is set
+(``python -m tests.run`` does both). With CI=true an unreachable PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from tests.databases import POSTGRES_ENV, PostgresDatabases, SQLiteDatabases
+
+Databases = SQLiteDatabases | PostgresDatabases
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+def pytest_report_header() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    return f"database tests run on: {'PostgreSQL ' + url if url else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
+    server_url = os.environ.get(POSTGRES_ENV)
+    if not server_url:
+        sqlite = SQLiteDatabases(tmp_path_factory.mktemp("sqlite"))
+        await sqlite.start()
+        yield sqlite
+        return
+    postgres = PostgresDatabases(server_url)
+    try:
+        await postgres.start()
+    except OSError as exc:
+        pytest.fail(f"PostgreSQL at {server_url} is unreachable: {exc}", pytrace=False)
+    try:
+        yield postgres
+    finally:
+        await postgres.close()
+
+
+@pytest.fixture
+async def database_url(databases: Databases) -> AsyncIterator[str]:
+    url = await databases.create()
+    try:
+        yield url
+    finally:
+        await databases.drop(url)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        secret_key="test-secret-key-not-for-production",
+        database_url=database_url,
+        data_dir=tmp_path,
+        login_attempts_per_minute=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"

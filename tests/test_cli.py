@@ -1,0 +1,66 @@
+"""The ``auction`` command: bad configuration stops it with one clear line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_auction(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUCTION_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], env={**clean, **env}, input=stdin,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"AUCTION_ENV": "production"}, "AUCTION_SECRET_KEY must be set"),
+        ({"AUCTION_ENV": "staging"}, "AUCTION_ENV:"),
+        ({"AUCTION_PORT": "eighty"}, "AUCTION_PORT:"),
+        ({"AUCTION_DATABSE_URL": "sqlite+aiosqlite:///x"}, "unknown setting AUCTION_DATABSE_URL"),
+        (
+            {"AUCTION_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"},
+            "cannot use the database",
+        ),
+    ],
+)
+def test_bad_configuration_stops_with_one_clear_line(
+    env: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    result = run_auction("migrate", env={"AUCTION_DATA_DIR": str(tmp_path), **env})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_loads_once_and_prints_the_logins(tmp_path: Path) -> None:
+    env = {"AUCTION_DATA_DIR": str(tmp_path)}
+    first = run_auction("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "meige" in first.stdout and "demo-pass-2026" in first.stdout
+    assert "loaded." in first.stdout
+
+    second = run_auction("demo", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "already loaded" in second.stdout
+
+
+def test_create_admin_reads_the_password_from_stdin(tmp_path: Path) -> None:
+    env = {"AUCTION_DATA_DIR": str(tmp_path)}
+    assert run_auction("migrate", env=env).returncode == 0
+    result = run_auction("create-admin", "root-admin", "--password-stdin", env=env,
+                         stdin="a long password\n")
+    assert result.returncode == 0, result.stderr
+    again = run_auction("create-admin", "root-admin", "--password-stdin", env=env,
+                        stdin="a long password\n")
+    assert again.returncode == 2
+    assert "taken" in again.stderr
