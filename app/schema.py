@@ -10,12 +10,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def _project_root() -> Path:
+    """The checkout (editable install) or, in the container image, the working directory."""
+    source = Path(__file__).resolve().parent.parent
+    return source if (source / "alembic.ini").exists() else Path.cwd()
 
 
 def alembic_config(database_url: str | None = None) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    root = _project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
     if database_url:
         # Alembic's ini interpolation treats % specially; URLs may contain encoded characters.
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
