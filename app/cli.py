@@ -23,13 +23,17 @@ def fail(message: str) -> NoReturn:
 def load_settings() -> Settings:
     """Settings, or one clear line saying what to fix (never a traceback)."""
     unknown = sorted(
-        name for name in os.environ
-        if name.startswith("AUCTION_") and name[8:].lower() not in Settings.model_fields
+        name
+        for name in os.environ
+        if name.startswith("AUCTION_")
+        and name[8:].lower() not in Settings.model_fields
         and not name.startswith("AUCTION_TEST_")
     )
     if unknown:
-        fail(f"unknown setting {unknown[0]}; known ones: "
-             + ", ".join(f"AUCTION_{f.upper()}" for f in Settings.model_fields))
+        fail(
+            f"unknown setting {unknown[0]}; known ones: "
+            + ", ".join(f"AUCTION_{f.upper()}" for f in Settings.model_fields)
+        )
     try:
         return get_settings()
     except ValidationError as exc:
@@ -48,8 +52,10 @@ def check_database(settings: Settings, *, migrate: bool) -> None:
         ready = asyncio.run(_database_at_head(settings))
     except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"cannot use the database {_safe_url(settings)}: {reason} "
-             "(check AUCTION_DATABASE_URL and that the server is running)")
+        fail(
+            f"cannot use the database {_safe_url(settings)}: {reason} "
+            "(check AUCTION_DATABASE_URL and that the server is running)"
+        )
     if not ready:
         fail("the database schema is not at the latest migration; run `auction migrate`")
 
@@ -78,8 +84,11 @@ def _serve(settings: Settings) -> None:
     from app.main import create_app
 
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level, ws_per_message_deflate=False,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_per_message_deflate=False,
     )
 
 
@@ -104,7 +113,9 @@ def migrate_command() -> None:
 @cli.command("create-admin")
 def create_admin(
     username: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read it from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read it from stdin.")
+    ] = False,
 ) -> None:
     """Create the first administrator (the password is read from standard input)."""
     if not password_stdin:

@@ -70,15 +70,23 @@ async def _create_people(session: AsyncSession) -> None:
     for name in VILLAGES:
         village = await accounts.create_village(session, name=name, township=TOWNSHIP)
         village_ids[name] = village.id
-    for username, role, village, display_name in STAFF:
+    for username, role, village_name, display_name in STAFF:
         await accounts.create_user(
-            session, username=username, password=DEMO_PASSWORD, role=role,
-            village_id=village_ids[village] if village else None, display_name=display_name,
+            session,
+            username=username,
+            password=DEMO_PASSWORD,
+            role=role,
+            village_id=village_ids[village_name] if village_name else None,
+            display_name=display_name,
         )
     for number, (username, display_name) in enumerate(BIDDERS, start=1):
         await accounts.create_user(
-            session, username=username, password=DEMO_PASSWORD, role=Role.BIDDER,
-            display_name=display_name, phone=f"138 0000 00{number:02d}",
+            session,
+            username=username,
+            password=DEMO_PASSWORD,
+            role=Role.BIDDER,
+            display_name=display_name,
+            phone=f"138 0000 00{number:02d}",
         )
 
 

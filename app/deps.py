@@ -52,7 +52,9 @@ async def _optional_user(
         return None
     claims = read_token(settings.secret_key, token)
     if claims is None:
-        raise Unauthorized("Your session has expired or is invalid; sign in again.", "invalid_token")
+        raise Unauthorized(
+            "Your session has expired or is invalid; sign in again.", "invalid_token"
+        )
     if from_cookie and request.method not in SAFE_METHODS:
         # A cookie rides along on cross-site requests; the CSRF secret cannot.
         sent = request.headers.get(CSRF_HEADER)

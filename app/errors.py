@@ -91,8 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         summary, fields = _validation_detail(exc)
-        code = "malformed_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else (
-            "validation_failed"
+        code = (
+            "malformed_json"
+            if any(e.get("type") == "json_invalid" for e in exc.errors())
+            else ("validation_failed")
         )
         return problem(422, code, summary, {"errors": fields})
 

@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             return problem(503, "database_unavailable", f"The database is not reachable: {exc}")
         if not at_head:
-            return problem(503, "schema_outdated", "Run `auction migrate`: the schema is not at head.")
+            return problem(
+                503, "schema_outdated", "Run `auction migrate`: the schema is not at head."
+            )
         return {"status": "ready"}
 
     return app

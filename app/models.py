@@ -8,4 +8,13 @@ from app.lots.models import Lot, Registration
 
 metadata = Base.metadata
 
-__all__ = ["EventRecord", "IdempotentRequest", "LogHead", "Lot", "Registration", "User", "Village", "metadata"]
+__all__ = [
+    "EventRecord",
+    "IdempotentRequest",
+    "LogHead",
+    "Lot",
+    "Registration",
+    "User",
+    "Village",
+    "metadata",
+]

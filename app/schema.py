@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+
 def _project_root() -> Path:
     """The checkout (editable install) or, in the container image, the working directory."""
     source = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ Database tests run on SQLite by default and on PostgreSQL when AUCTION_TEST_DATA
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -86,5 +86,5 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"
+def anyio_backend() -> str:
+    return "asyncio"

@@ -25,7 +25,7 @@ def _reachable(url: str) -> bool:
 
     try:
         asyncio.run(probe())
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     return True
 
@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     if _reachable(postgres):
         pg_marks = ["-m", "db and slow" if slow else "db and not slow"]
         results["PostgreSQL"] = _pytest(
-            f"PostgreSQL {postgres} (database tests)", [*pg_marks, *args],
+            f"PostgreSQL {postgres} (database tests)",
+            [*pg_marks, *args],
             {**env, POSTGRES_ENV: postgres},
         )
     elif os.environ.get("CI") == "true":

@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 
 
-def run_auction(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_auction(
+    *args: str, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AUCTION_")}
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], env={**clean, **env}, input=stdin,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "app", *args],
+        env={**clean, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -46,7 +53,8 @@ def test_demo_loads_once_and_prints_the_logins(tmp_path: Path) -> None:
     env = {"AUCTION_DATA_DIR": str(tmp_path)}
     first = run_auction("demo", env=env)
     assert first.returncode == 0, first.stderr
-    assert "meige" in first.stdout and "demo-pass-2026" in first.stdout
+    assert "meige" in first.stdout
+    assert "demo-pass-2026" in first.stdout
     assert "loaded." in first.stdout
 
     second = run_auction("demo", env=env)
@@ -57,10 +65,12 @@ def test_demo_loads_once_and_prints_the_logins(tmp_path: Path) -> None:
 def test_create_admin_reads_the_password_from_stdin(tmp_path: Path) -> None:
     env = {"AUCTION_DATA_DIR": str(tmp_path)}
     assert run_auction("migrate", env=env).returncode == 0
-    result = run_auction("create-admin", "root-admin", "--password-stdin", env=env,
-                         stdin="a long password\n")
+    result = run_auction(
+        "create-admin", "root-admin", "--password-stdin", env=env, stdin="a long password\n"
+    )
     assert result.returncode == 0, result.stderr
-    again = run_auction("create-admin", "root-admin", "--password-stdin", env=env,
-                        stdin="a long password\n")
+    again = run_auction(
+        "create-admin", "root-admin", "--password-stdin", env=env, stdin="a long password\n"
+    )
     assert again.returncode == 2
     assert "taken" in again.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import text
 
+from app.config import Settings
 from app.db import create_engine
 
 
@@ -22,7 +23,9 @@ async def test_readyz_answers_when_the_database_is_at_the_latest_migration(
     assert response.json() == {"status": "ready"}
 
 
-async def test_readyz_refuses_when_the_schema_is_behind(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_readyz_refuses_when_the_schema_is_behind(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     engine = create_engine(settings)
     async with engine.begin() as connection:
         await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))

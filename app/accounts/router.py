@@ -39,10 +39,15 @@ async def sign_in(
 ) -> Token:
     """Exchange a username and password for a bearer token (also set as a session cookie)."""
     throttle = _throttle(request)
-    keys = (f"user:{form.username.lower()}", f"addr:{request.client.host if request.client else ''}")
+    keys = (
+        f"user:{form.username.lower()}",
+        f"addr:{request.client.host if request.client else ''}",
+    )
     if wait := throttle.retry_after(*keys):
         raise AppError(
-            429, "too_many_attempts", f"Too many failed sign-ins; try again in {wait} s.",
+            429,
+            "too_many_attempts",
+            f"Too many failed sign-ins; try again in {wait} s.",
             extra={"retry_after": wait},
         )
     user = await service.authenticate(session, form.username, form.password)
@@ -52,8 +57,12 @@ async def sign_in(
     throttle.reset(keys[0])
     token = issue_token(settings.secret_key, user.id, settings.access_token_minutes * 60)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=settings.access_token_minutes * 60, httponly=True,
-        samesite="lax", secure=settings.env == "production",
+        SESSION_COOKIE,
+        token,
+        max_age=settings.access_token_minutes * 60,
+        httponly=True,
+        samesite="lax",
+        secure=settings.env == "production",
     )
     return Token(access_token=token)
 

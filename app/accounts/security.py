@@ -47,7 +47,11 @@ class TokenClaims:
 
 
 def issue_token(secret_key: str, user_id: int, lifetime_s: int) -> str:
-    claims = {"sub": user_id, "exp": int(time.time()) + lifetime_s, "csrf": secrets.token_urlsafe(16)}
+    claims = {
+        "sub": user_id,
+        "exp": int(time.time()) + lifetime_s,
+        "csrf": secrets.token_urlsafe(16),
+    }
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{body}.{_sign(secret_key, body)}"
 

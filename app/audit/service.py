@@ -51,15 +51,26 @@ async def append_events(
         lot_seq = None if lot_id is None else (lot_seq or 0) + 1
         at = format_time(new_event.at)
         body = chain.record_body(
-            seq=seq, lot_id=lot_id, lot_seq=lot_seq, type=new_event.type, at=at, actor=actor,
+            seq=seq,
+            lot_id=lot_id,
+            lot_seq=lot_seq,
+            type=new_event.type,
+            at=at,
+            actor=actor,
             data=new_event.data,
         )
         digest = chain.link_hash(prev_hash, body)
         records.append(
             EventRecord(
-                seq=seq, lot_id=lot_id, lot_seq=lot_seq, type=new_event.type,
-                payload=chain.canonical_json(new_event.data).decode(), actor=actor,
-                at=new_event.at, prev_hash=prev_hash, hash=digest,
+                seq=seq,
+                lot_id=lot_id,
+                lot_seq=lot_seq,
+                type=new_event.type,
+                payload=chain.canonical_json(new_event.data).decode(),
+                actor=actor,
+                at=new_event.at,
+                prev_hash=prev_hash,
+                hash=digest,
             )
         )
         prev_hash = digest

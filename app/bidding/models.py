@@ -18,7 +18,7 @@ class IdempotentRequest(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"))
     request_hash: Mapped[str] = mapped_column(String(64))
-    """sha256 of the lot id and canonical request body: the same key with another body is refused."""
+    """sha256 of the lot and the canonical body: the same key with another body is refused."""
     status_code: Mapped[int] = mapped_column()
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
