@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0)
     """The longest the deadline scheduler sleeps before looking again (it is also woken early)."""
 
+    signing_key_file: Path | None = None
+    """An Ed25519 private key (PEM) to sign the log with; default: made under ``data_dir``."""
+
     allowed_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
 
     @model_validator(mode="after")

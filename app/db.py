@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from app.config import Settings
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,8 +107,11 @@ def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of ``engine``; ``info`` (e.g. the process's runtime) is copied onto each."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info or {})
 
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -116,19 +123,43 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 
 async def run_after_commit(session: AsyncSession) -> None:
+    """Run the commit callbacks; the data is durable by now, so a failing one is only logged."""
     callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
     for callback in callbacks:
-        await callback()
+        try:
+            await callback()
+        except Exception:
+            logger.exception("an after-commit callback failed")
+
+
+def hold_until_end(session: AsyncSession, release: Callable[[], None]) -> None:
+    """Call ``release`` when the unit of work ends (after its commit callbacks, or its rollback)."""
+    session.info.setdefault("on_end", []).append(release)
+
+
+def _end(session: AsyncSession) -> None:
+    for release in reversed(session.info.pop("on_end", [])):
+        release()
 
 
 async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session per request: commit once before the response, then publish what it changed."""
+    """One session per request: commit once before the response, then publish what it changed.
+
+    Locks taken with ``hold_until_end`` are released only after the commit and the publishing, so
+    the next writer of the same lot starts from committed state and events go out in order.
+    """
     async with maker() as session:
         try:
             yield session
             await session.commit()
+            await run_after_commit(session)
         except BaseException:
             await session.rollback()
             session.info.pop("after_commit", None)
             raise
-    await run_after_commit(session)
+        finally:
+            _end(session)
+
+
+transaction = asynccontextmanager(unit_of_work)
+"""``unit_of_work`` for code outside requests (the scheduler, the CLI): ``async with``."""

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.auction import RuleViolation
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -83,7 +85,36 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return summary, fields
 
 
+# Rule refusals about the amount or the parameters are the request's fault (422); the rest are
+# about the lot's current state (409), except those about who may act (403).
+_RULE_STATUS = {
+    **dict.fromkeys(
+        (
+            "bid_too_low",
+            "not_a_multiple_of_step",
+            "raise_too_large",
+            "above_cap",
+            "invalid_rules",
+            "invalid_amount",
+            "invalid_bidder",
+            "initial_bid_required",
+        ),
+        422,
+    ),
+    **dict.fromkeys(("bidder_not_qualified", "not_priority_holder"), 403),
+}
+
+
+def rule_problem(exc: RuleViolation) -> JSONResponse:
+    extra = {"field": exc.field} if exc.field else None
+    return problem(_RULE_STATUS.get(exc.code, 409), exc.code, exc.message, extra)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RuleViolation)
+    async def _rule_violation(_: Request, exc: RuleViolation) -> JSONResponse:
+        return rule_problem(exc)
+
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         return problem(exc.status, exc.code, exc.detail, exc.extra)

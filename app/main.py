@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,9 +12,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app import schema
+from app.accounts.router import router as accounts_router
+from app.accounts.security import LoginThrottle
+from app.audit.keys import load_or_create_signer
+from app.bidding.router import router as bidding_router
+from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers, problem
+from app.limits import BodySizeLimit
+from app.lots.router import router as lots_router
+from app.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,11 +31,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        runtime = Runtime(
+            single_writer=settings.is_sqlite,
+            signer=load_or_create_signer(settings.data_dir, settings.signing_key_file),
+        )
+        maker = create_sessionmaker(engine, info={"runtime": runtime})
+        app.state.engine, app.state.sessionmaker, app.state.runtime = engine, maker, runtime
+        scheduler = None
+        if settings.scheduler_enabled:
+            scheduler = asyncio.create_task(
+                run_scheduler(maker, runtime, settings.scheduler_max_sleep_s), name="scheduler"
+            )
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
             await engine.dispose()
 
     app = FastAPI(
@@ -35,7 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    app.include_router(accounts_router)
+    app.include_router(lots_router)
+    app.include_router(bidding_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -52,9 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             return problem(503, "database_unavailable", f"The database is not reachable: {exc}")
         if not at_head:
-            return problem(
-                503, "schema_outdated", "Run `auction migrate`: the schema is not at head."
-            )
+            detail = "Run `auction migrate`: the schema is not at the latest migration."
+            return problem(503, "schema_outdated", detail)
         return {"status": "ready"}
 
     return app

@@ -17,7 +17,7 @@ from app.accounts.schemas import (
     VillageCreate,
     VillageOut,
 )
-from app.accounts.security import LoginThrottle, issue_token
+from app.accounts.security import LoginThrottle, issue_token, read_token
 from app.deps import SESSION_COOKIE, AdminUser, CurrentUser, SessionDep, SettingsDep
 from app.errors import AppError
 
@@ -70,6 +70,15 @@ async def sign_in(
 @router.post("/auth/logout", status_code=204)
 async def sign_out(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/auth/csrf")
+async def csrf_token(request: Request, _: CurrentUser, settings: SettingsDep) -> dict[str, str]:
+    """The CSRF secret of the browser session, to send as ``X-CSRF-Token`` on changes."""
+    claims = read_token(settings.secret_key, request.cookies.get(SESSION_COOKIE, ""))
+    if claims is None:
+        raise AppError(400, "no_cookie_session", "Only a cookie session has a CSRF token.")
+    return {"csrf_token": claims.csrf}
 
 
 @router.post("/auth/register", response_model=UserOut, status_code=201)

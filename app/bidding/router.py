@@ -1,0 +1,54 @@
+"""HTTP endpoints of bidding: place a bid, the public ladder, priority decisions, my bids."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+
+from app.bidding import service
+from app.bidding.schemas import BidRequest, PriorityRequest, Receipt
+from app.deps import BidderUser, OptionalUser, SessionDep
+from app.lots import service as lots_service
+from app.lots.schemas import LotSnapshot, PublicBid
+
+router = APIRouter(prefix="/api", tags=["bidding"])
+
+
+@router.post("/lots/{lot_id}/bids", response_model=Receipt, status_code=201)
+async def place_bid(
+    lot_id: int,
+    body: BidRequest,
+    bidder: BidderUser,
+    session: SessionDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Bid (or keep / withdraw on a sequential turn); the answer is a signed receipt.
+
+    Send a new ``Idempotency-Key`` with each bid and the same one when retrying it: a retry
+    returns the first receipt and bids nothing.
+    """
+    return await service.place_bid(session, bidder, lot_id, body, idempotency_key)
+
+
+@router.get("/lots/{lot_id}/bids", response_model=list[PublicBid])
+async def public_bids(lot_id: int, session: SessionDep, viewer: OptionalUser) -> Any:
+    """The public bid ladder, by bidder number (sealed bids only once revealed)."""
+    lot = await lots_service.get_visible_lot(session, viewer, lot_id)
+    return await service.public_ladder(session, lot)
+
+
+@router.post("/lots/{lot_id}/priority", response_model=LotSnapshot)
+async def decide_priority(
+    lot_id: int, body: PriorityRequest, holder: BidderUser, session: SessionDep
+) -> Any:
+    """A priority holder (优先权) matches the final price, or declines."""
+    lot = await service.decide_priority(session, holder, lot_id, body.decision == "match")
+    village = await lots_service.village_name(session, lot.village_id)
+    return lots_service.snapshot(lot, village, session)
+
+
+@router.get("/me/bids")
+async def my_bids(bidder: BidderUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Every bid the signed-in bidder placed, newest first."""
+    return await service.bids_of(session, bidder)

@@ -1,0 +1,157 @@
+"""Use cases of bidding: place a bid (or keep, or withdraw a raise), decide on a priority right."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import auction
+from app.accounts.models import User
+from app.audit import chain
+from app.audit import service as audit_service
+from app.audit.models import EventRecord
+from app.bidding.models import IdempotentRequest
+from app.bidding.schemas import BidRequest
+from app.errors import AppError, Conflict
+from app.lots import ledger
+from app.lots import registrations as registrations_service
+from app.lots.models import Lot
+from app.lots.service import actor_of
+from app.runtime import runtime_of
+
+MAX_KEY_LENGTH = 100
+PUBLIC_BID_EVENTS = ("bid_placed",)
+"""Events that put a bid on the public ladder; sealed bids are not among them until revealed."""
+BID_EVENTS = (*PUBLIC_BID_EVENTS, "sealed_bid_placed", "turn_kept", "raise_withdrawn")
+
+
+def _check_key(key: str | None) -> str:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise AppError(
+            400,
+            "idempotency_key_required",
+            f"Send an Idempotency-Key header (1 to {MAX_KEY_LENGTH} printable characters), "
+            "new for each bid and the same when retrying it.",
+        )
+    return key
+
+
+async def _bidder_number(session: AsyncSession, bidder: User, lot: Lot) -> str:
+    number = await registrations_service.approved_number(session, bidder, lot.id)
+    if number is None:
+        raise AppError(403, "bidder_not_qualified", "You are not an approved bidder of this lot.")
+    return number
+
+
+def _command(number: str, request: BidRequest) -> object:
+    if request.action == "keep":
+        return auction.Keep(number)
+    if request.action == "withdraw":
+        return auction.WithdrawRaise(number)
+    assert request.amount_fen is not None
+    return auction.PlaceBid(number, request.amount_fen)
+
+
+def receipt(
+    session: AsyncSession, record: EventRecord, number: str, request: BidRequest
+) -> dict[str, Any]:
+    """The signed receipt of an accepted bid: the bidder's proof, checkable with the log's key."""
+    signer = runtime_of(session).signer
+    signed = {
+        "lot_id": record.lot_id,
+        "bidder_number": number,
+        "action": request.action,
+        "amount_fen": request.amount_fen,
+        "at": auction.format_time(record.at),
+        "seq": record.lot_seq,
+        "hash": record.hash,
+    }
+    return {
+        **signed,
+        "signature": signer.sign(chain.canonical_json(signed)),
+        "public_key": signer.public_key_b64,
+    }
+
+
+async def place_bid(
+    session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
+) -> dict[str, Any]:
+    """Place a bid once: a retry with the same Idempotency-Key returns the first receipt."""
+    key = _check_key(key)
+    lot = await ledger.lock_lot(session, lot_id)
+    body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})
+    request_hash = hashlib.sha256(body).hexdigest()
+    # Looked up under the lot's lock: a concurrent retry waits and then finds the first answer.
+    earlier = await session.get(IdempotentRequest, (bidder.id, key))
+    if earlier is not None:
+        if earlier.request_hash != request_hash:
+            raise Conflict(
+                "idempotency_key_reused", "This Idempotency-Key was used for another request."
+            )
+        return earlier.response
+    number = await _bidder_number(session, bidder, lot)
+    outcome = await ledger.execute(session, lot, _command(number, request), actor=actor_of(bidder))
+    answer = receipt(session, outcome.records[0], number, request)
+    session.add(
+        IdempotentRequest(
+            user_id=bidder.id,
+            key=key,
+            lot_id=lot.id,
+            request_hash=request_hash,
+            status_code=201,
+            response=answer,
+        )
+    )
+    return answer
+
+
+async def decide_priority(session: AsyncSession, holder: User, lot_id: int, match: bool) -> Lot:
+    lot = await ledger.lock_lot(session, lot_id)
+    number = await _bidder_number(session, holder, lot)
+    command = auction.PriorityDecision(number, match)
+    await ledger.execute(session, lot, command, actor=actor_of(holder))
+    return lot
+
+
+async def public_ladder(session: AsyncSession, lot: Lot) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(EventRecord)
+        .where(EventRecord.lot_id == lot.id, EventRecord.type.in_(PUBLIC_BID_EVENTS))
+        .order_by(EventRecord.lot_seq)
+    )
+    ladder = []
+    for record in rows.scalars():
+        data = audit_service.event_data(record)
+        ladder.append(
+            {
+                "seq": record.lot_seq,
+                "bidder_number": data["bidder"],
+                "amount_fen": data["amount_fen"],
+                "at": record.at,
+            }
+        )
+    return ladder
+
+
+async def bids_of(session: AsyncSession, bidder: User) -> list[dict[str, Any]]:
+    """Every accepted action of the bidder, newest first (sealed amounts included: their own)."""
+    rows = await session.execute(
+        select(EventRecord)
+        .where(EventRecord.actor == actor_of(bidder), EventRecord.type.in_(BID_EVENTS))
+        .order_by(EventRecord.seq.desc())
+        .limit(500)
+    )
+    return [
+        {
+            "lot_id": r.lot_id,
+            "seq": r.lot_seq,
+            "type": r.type,
+            "at": r.at,
+            "hash": r.hash,
+            "data": audit_service.event_data(r),
+        }
+        for r in rows.scalars()
+    ]

@@ -1,0 +1,166 @@
+"""Accounts: sign-in, self-registration, roles, sessions and the sign-in throttle."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from app.accounts.models import Role, User
+from tests.factories import PASSWORD, make_person, make_village
+
+
+async def test_a_bidder_registers_signs_in_and_sees_themself(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/auth/register",
+        json={
+            "username": "chenwei",
+            "password": "long enough pw",
+            "display_name": "陈伟",
+            "phone": "138 0000 0001",
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert "phone" not in response.json()
+    assert "password" not in response.text
+
+    token = await client.post(
+        "/api/auth/token", data={"username": "chenwei", "password": "long enough pw"}
+    )
+    assert token.status_code == 200
+    me = await client.get(
+        "/api/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"}
+    )
+    assert me.json() == {
+        "id": me.json()["id"],
+        "username": "chenwei",
+        "role": "bidder",
+        "village_id": None,
+        "display_name": "陈伟",
+    }
+
+
+async def test_passwords_are_stored_as_argon2_hashes(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await make_person(client, app.state.sessionmaker, Role.BIDDER, name="hashcheck")
+    async with app.state.sessionmaker() as session:
+        user = (
+            await session.execute(select(User).where(User.username == "hashcheck"))
+        ).scalar_one()
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+async def test_a_taken_username_is_refused(client: httpx.AsyncClient) -> None:
+    body = {
+        "username": "twice",
+        "password": "long enough pw",
+        "display_name": "X",
+        "phone": "138 0000 0002",
+    }
+    assert (await client.post("/api/auth/register", json=body)).status_code == 201
+    again = await client.post("/api/auth/register", json=body)
+    assert again.status_code == 409
+    assert again.json()["code"] == "username_taken"
+
+
+async def test_a_wrong_password_is_refused_with_a_stable_code(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/token", data={"username": "nobody", "password": "x"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+
+
+async def test_repeated_failed_sign_ins_are_throttled(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await make_person(client, app.state.sessionmaker, Role.BIDDER, name="target")
+    codes = []
+    for _ in range(7):
+        response = await client.post(
+            "/api/auth/token", data={"username": "target", "password": "wrong password"}
+        )
+        codes.append(response.json()["code"])
+    assert codes[:5] == ["invalid_credentials"] * 5
+    assert codes[5:] == ["too_many_attempts"] * 2
+    # Even the right password waits until the window has passed.
+    right = await client.post("/api/auth/token", data={"username": "target", "password": PASSWORD})
+    assert right.status_code == 429
+
+
+async def test_only_an_admin_creates_villages_and_officials(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    maker = app.state.sessionmaker
+    admin = await make_person(client, maker, Role.ADMIN)
+    bidder = await make_person(client, maker, Role.BIDDER)
+    body = {"name": "居安村", "township": "沙堆镇"}
+
+    assert (await client.post("/api/villages", json=body)).status_code == 401
+    refused = await client.post("/api/villages", json=body, headers=bidder.headers)
+    assert refused.status_code == 403
+    created = await client.post("/api/villages", json=body, headers=admin.headers)
+    assert created.status_code == 201
+
+    official = {
+        "username": "juan",
+        "password": "long enough pw",
+        "role": "official",
+        "village_id": created.json()["id"],
+    }
+    assert (
+        await client.post("/api/users", json=official, headers=bidder.headers)
+    ).status_code == 403
+    response = await client.post("/api/users", json=official, headers=admin.headers)
+    assert response.status_code == 201
+    assert response.json()["village_id"] == created.json()["id"]
+
+
+async def test_an_official_must_belong_to_a_village(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    admin = await make_person(client, app.state.sessionmaker, Role.ADMIN)
+    body = {"username": "loose", "password": "long enough pw", "role": "official"}
+    response = await client.post("/api/users", json=body, headers=admin.headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "village_required"
+    async with app.state.sessionmaker() as session:
+        count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    assert count == 1  # only the admin
+
+
+async def test_a_cookie_session_needs_the_csrf_token_to_change_anything(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    maker = app.state.sessionmaker
+    village_id = await make_village(maker)
+    official = await make_person(client, maker, Role.OFFICIAL, village_id)
+    client.headers.clear()
+    signed_in = await client.post(
+        "/api/auth/token", data={"username": official.username, "password": PASSWORD}
+    )
+    assert "auction_session" in signed_in.cookies
+    assert (await client.get("/api/me")).status_code == 200  # reading needs no CSRF token
+
+    lot = {
+        "title": "t",
+        "asset_kind": "market",
+        "lease_term_months": 12,
+        "format": "timed",
+        "rules": {"start_price_fen": 100, "step_fen": 10},
+    }
+    forged = await client.post("/api/lots", json=lot)
+    assert forged.status_code == 403
+    assert forged.json()["code"] == "csrf_failed"
+
+    csrf = await client.get("/api/auth/csrf")
+    allowed = await client.post(
+        "/api/lots", json=lot, headers={"X-CSRF-Token": csrf.json()["csrf_token"]}
+    )
+    assert allowed.status_code == 201, allowed.text
+
+
+async def test_a_forged_token_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/me", headers={"Authorization": "Bearer abc.def"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
