@@ -28,6 +28,10 @@ class EventRecord(Base):
     """``user:<id>`` or ``system`` (the scheduler)."""
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
+    """The hash of the event just before this one in the whole log (global seq - 1)."""
+    lot_prev_hash: Mapped[str | None] = mapped_column(String(64))
+    """The hash of the lot's previous event (genesis for its first): a lot's history alone
+    is a chain too, so one lot's export can be checked without the rest of the log."""
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     """sha256(prev_hash || canonical bytes of this event), hex."""
 

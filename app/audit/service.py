@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import auction
 from app.audit import chain
 from app.audit.models import EventRecord, LogHead
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append: what the auction rules (or a service) decided, not yet numbered."""
-
-    type: str
-    at: datetime
-    data: dict[str, Any]
-
-
-def format_time(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def append_events(
@@ -33,7 +19,8 @@ async def append_events(
     *,
     lot_id: int | None,
     last_lot_seq: int | None,
-    events: Sequence[NewEvent],
+    lot_head_hash: str | None,
+    events: Sequence[auction.Event],
     actor: str,
 ) -> list[EventRecord]:
     """Number, chain and insert ``events``; the caller updates the read model in the same unit.
@@ -46,14 +33,16 @@ async def append_events(
     head = (await session.execute(select(LogHead).with_for_update())).scalar_one()
     records = []
     prev_hash, seq, lot_seq = head.hash, head.seq, last_lot_seq
+    lot_prev_hash = None if lot_id is None else (lot_head_hash or chain.GENESIS_HASH)
     for new_event in events:
         seq += 1
         lot_seq = None if lot_id is None else (lot_seq or 0) + 1
-        at = format_time(new_event.at)
+        at = auction.format_time(new_event.at)
         body = chain.record_body(
             seq=seq,
             lot_id=lot_id,
             lot_seq=lot_seq,
+            lot_prev_hash=lot_prev_hash,
             type=new_event.type,
             at=at,
             actor=actor,
@@ -70,10 +59,13 @@ async def append_events(
                 actor=actor,
                 at=new_event.at,
                 prev_hash=prev_hash,
+                lot_prev_hash=lot_prev_hash,
                 hash=digest,
             )
         )
         prev_hash = digest
+        if lot_id is not None:
+            lot_prev_hash = digest
     session.add_all(records)
     head.seq, head.hash = seq, prev_hash
     await session.flush()

@@ -100,8 +100,14 @@ async def record(
     if not events:
         return Outcome(lot, state, [])
     records = await audit_service.append_events(
-        session, lot_id=lot.id, last_lot_seq=lot.seq, events=events, actor=actor
+        session,
+        lot_id=lot.id,
+        last_lot_seq=lot.seq,
+        lot_head_hash=lot.head_hash,
+        events=events,
+        actor=actor,
     )
+    lot.head_hash = records[-1].hash
     project(lot, state, records[-1].lot_seq or lot.seq)
     await session.flush()
     seq, final_state = lot.seq, state

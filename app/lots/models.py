@@ -54,6 +54,8 @@ class Lot(Base):
     """The deadline watchers see (countdown, turn or round end)."""
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     """The next moment the scheduler must act on this lot (opening time or a deadline)."""
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+    """The hash of the lot's last event, linked into the next one's ``lot_prev_hash``."""
     bid_count: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
