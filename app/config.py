@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
 
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8)
+    """argon2id cost of password hashes (the defaults are argon2-cffi's recommended ones)."""
+
     access_token_minutes: int = Field(default=12 * 60, ge=1)
     login_attempts_per_minute: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -9,6 +9,7 @@ from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.runtime import build_runtime
 
 TOWNSHIP = "江门市新会区沙堆镇"
 VILLAGES = ("梅阁村", "居安村", "独联村", "大环村", "沙西村", "那伏村")
@@ -47,7 +48,7 @@ async def load_demo(settings: Settings) -> bool:
     """Load the demo once; returns False when it was already there."""
     engine = create_engine(settings)
     try:
-        maker = create_sessionmaker(engine)
+        maker = create_sessionmaker(engine, info={"runtime": build_runtime(settings)})
         async with maker() as session, session.begin():
             if await _already_loaded(session):
                 return False

@@ -41,8 +41,8 @@ LOTS: dict[str, tuple[str, LotFields]] = {
                 "free_period_s": 2 * 3600,
                 "reserve_price_fen": 320_000 * YUAN,
             },
-            description="梅阁市场整体租赁经营权,租期5年,年租金起拍价30万元。The whole Meige market, "
-            "5-year operating lease; bids are yearly rent.",
+            description="梅阁市场整体租赁经营权,租期5年,年租金起拍价30万元。"
+            "The whole Meige market, 5-year operating lease; bids are yearly rent.",
             location="江门市新会区沙堆镇梅阁村",
             area_m2=4_800,
         ),

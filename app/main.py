@@ -13,8 +13,7 @@ from sqlalchemy import text
 
 from app import schema
 from app.accounts.router import router as accounts_router
-from app.accounts.security import LoginThrottle
-from app.audit.keys import load_or_create_signer
+from app.accounts.security import LoginThrottle, configure_password_hashing
 from app.bidding.router import router as bidding_router
 from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
@@ -22,7 +21,7 @@ from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers, problem
 from app.limits import BodySizeLimit
 from app.lots.router import router as lots_router
-from app.runtime import Runtime
+from app.runtime import build_runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,10 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        runtime = Runtime(
-            single_writer=settings.is_sqlite,
-            signer=load_or_create_signer(settings.data_dir, settings.signing_key_file),
-        )
+        runtime = build_runtime(settings)
         maker = create_sessionmaker(engine, info={"runtime": runtime})
         app.state.engine, app.state.sessionmaker, app.state.runtime = engine, maker, runtime
         scheduler = None
@@ -59,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(accounts_router)

@@ -15,7 +15,9 @@ from weakref import WeakValueDictionary
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.keys import LogSigner
+from app.auction import LotState
+from app.audit.keys import LogSigner, load_or_create_signer
+from app.config import Settings
 
 EventListener = Callable[[int, list[Any]], Awaitable[None]]
 
@@ -29,13 +31,13 @@ class StateCache:
 
     def __init__(self, capacity: int = 2048) -> None:
         self.capacity = capacity
-        self._states: OrderedDict[int, tuple[int, Any]] = OrderedDict()
+        self._states: OrderedDict[int, tuple[int, LotState]] = OrderedDict()
 
-    def get(self, lot_id: int) -> tuple[int, Any] | None:
+    def get(self, lot_id: int) -> tuple[int, LotState] | None:
         """The cached (seq, state); states are immutable, so sharing one is safe."""
         return self._states.get(lot_id)
 
-    def put(self, lot_id: int, seq: int, state: Any) -> None:
+    def put(self, lot_id: int, seq: int, state: LotState) -> None:
         self._states[lot_id] = (seq, state)
         self._states.move_to_end(lot_id)
         while len(self._states) > self.capacity:
@@ -65,6 +67,13 @@ class Runtime:
     async def publish(self, lot_id: int, records: list[Any]) -> None:
         for listener in self.listeners:
             await listener(lot_id, records)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(
+        single_writer=settings.is_sqlite,
+        signer=load_or_create_signer(settings.data_dir, settings.signing_key_file),
+    )
 
 
 def runtime_of(session: AsyncSession) -> Runtime:

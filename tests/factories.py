@@ -33,6 +33,7 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str = PASS
         "/api/auth/token", data={"username": username, "password": password}
     )
     assert response.status_code == 200, response.text
+    client.cookies.clear()  # these people are API clients: bearer tokens, no cookie session
     token: str = response.json()["access_token"]
     return token
 

@@ -104,7 +104,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
         {"reason": "材料不全"},
         {"official_a"},
     ),
-    ("POST", "/api/lots/{registering}/registrations", {}, {"bidder"}),
+    ("POST", "/api/lots/{registering}/registrations", {}, {"bidder", "approved"}),
     ("POST", "/api/lots/{live}/bids", {"amount_fen": 30_000_000}, {"approved"}),
     ("POST", "/api/lots/{live}/priority", {"decision": "match"}, {"approved", "bidder"}),
     ("GET", "/api/me/registrations", None, {"bidder", "approved"}),

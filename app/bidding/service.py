@@ -46,7 +46,7 @@ async def _bidder_number(session: AsyncSession, bidder: User, lot: Lot) -> str:
     return number
 
 
-def _command(number: str, request: BidRequest) -> object:
+def _command(number: str, request: BidRequest) -> auction.Command:
     if request.action == "keep":
         return auction.Keep(number)
     if request.action == "withdraw":
@@ -122,6 +122,8 @@ async def public_ladder(session: AsyncSession, lot: Lot) -> list[dict[str, Any]]
         .where(EventRecord.lot_id == lot.id, EventRecord.type.in_(PUBLIC_BID_EVENTS))
         .order_by(EventRecord.lot_seq)
     )
+    if lot.format == "sealed" and lot.status not in ("closed", "cancelled"):
+        return []  # sealed bids are opened together when the lot closes (开标)
     ladder = []
     for record in rows.scalars():
         data = audit_service.event_data(record)

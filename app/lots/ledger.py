@@ -59,9 +59,10 @@ async def load_state(session: AsyncSession, lot: Lot) -> auction.LotState:
     """The lot's state at ``lot.seq``: the cached one if still current, else replayed."""
     cached = runtime_of(session).states.get(lot.id)
     if cached is not None and cached[0] == lot.seq:
-        state: auction.LotState = cached[1]
-        return state
-    start, state_or_none = cached if cached is not None and cached[0] < lot.seq else (0, None)
+        return cached[1]
+    start, state_or_none = (0, None)
+    if cached is not None and cached[0] < lot.seq:
+        start, state_or_none = cached
     for record in await audit_service.lot_events(session, lot.id, after_lot_seq=start):
         state_or_none = auction.apply(state_or_none, to_event(record))
     if state_or_none is None:
@@ -72,7 +73,7 @@ async def load_state(session: AsyncSession, lot: Lot) -> auction.LotState:
 async def execute(
     session: AsyncSession,
     lot: Lot,
-    command: object,
+    command: auction.Command,
     *,
     actor: str,
     now: datetime | None = None,

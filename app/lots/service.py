@@ -40,7 +40,7 @@ def may_see_draft(user: User | None, lot: Lot) -> bool:
 
 def _details(lot: Lot) -> dict[str, Any]:
     details = {name: getattr(lot, name) for name in DETAIL_FIELDS}
-    details["starts_at"] = auction.optional_text(lot.starts_at)
+    details["starts_at"] = auction.format_time(lot.starts_at) if lot.starts_at else None
     return details
 
 
@@ -92,14 +92,18 @@ async def update_lot(session: AsyncSession, official: User, lot_id: int, patch: 
     return lot
 
 
-LIFECYCLE_COMMANDS: dict[str, type] = {
-    "publish": auction.Publish,
-    "open": auction.OpenLot,
-    "pause": auction.Pause,
-    "resume": auction.Resume,
-    "close": auction.CloseEarly,
-    "cancel": auction.Cancel,
-}
+def _lifecycle_command(action: str, reason: str) -> auction.Command:
+    commands: dict[str, auction.Command] = {
+        "publish": auction.Publish(),
+        "open": auction.OpenLot(),
+        "pause": auction.Pause(reason),
+        "resume": auction.Resume(),
+        "close": auction.CloseEarly(reason),
+        "cancel": auction.Cancel(reason),
+    }
+    return commands[action]
+
+
 NEEDS_REASON = frozenset({"pause", "close", "cancel"})
 
 
@@ -110,8 +114,7 @@ async def change_lifecycle(
     if action in NEEDS_REASON and not reason.strip():
         raise AppError(422, "reason_required", f"Say why you {action} the lot.")
     lot = await lock_official_lot(session, official, lot_id)
-    command_type = LIFECYCLE_COMMANDS[action]
-    command = command_type(reason.strip()) if action in NEEDS_REASON else command_type()
+    command = _lifecycle_command(action, reason.strip())
     await ledger.execute(session, lot, command, actor=actor_of(official))
     return lot
 
