@@ -105,15 +105,18 @@ _RULE_STATUS = {
 }
 
 
-def rule_problem(exc: RuleViolation) -> JSONResponse:
-    extra = {"field": exc.field} if exc.field else None
-    return problem(_RULE_STATUS.get(exc.code, 409), exc.code, exc.message, extra)
+def rule_error(exc: RuleViolation, **extra: Any) -> AppError:
+    """The HTTP refusal for a rule's refusal, with what the client needs to try again."""
+    if exc.field:
+        extra["field"] = exc.field
+    return AppError(_RULE_STATUS.get(exc.code, 409), exc.code, exc.message, extra=extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RuleViolation)
     async def _rule_violation(_: Request, exc: RuleViolation) -> JSONResponse:
-        return rule_problem(exc)
+        error = rule_error(exc)
+        return problem(error.status, error.code, error.detail, error.extra)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:

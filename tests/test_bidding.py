@@ -134,6 +134,7 @@ async def test_rule_refusals_have_stable_codes_and_write_nothing(
     for person, amount, status, code in cases:
         response = await bid(client, lot_id, person, amount)
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
+        assert response.json()["current_price_fen"] == START  # to try again without a re-read
     assert await event_count(app) == events
 
 

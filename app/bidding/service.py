@@ -15,7 +15,7 @@ from app.audit import service as audit_service
 from app.audit.models import EventRecord
 from app.bidding.models import IdempotentRequest
 from app.bidding.schemas import BidRequest
-from app.errors import AppError, Conflict
+from app.errors import AppError, Conflict, rule_error
 from app.lots import ledger
 from app.lots import registrations as registrations_service
 from app.lots.models import Lot
@@ -93,7 +93,15 @@ async def place_bid(
             )
         return earlier.response
     number = await _bidder_number(session, bidder, lot)
-    outcome = await ledger.execute(session, lot, _command(number, request), actor=actor_of(bidder))
+    try:
+        outcome = await ledger.execute(
+            session, lot, _command(number, request), actor=actor_of(bidder)
+        )
+    except auction.RuleViolation as exc:
+        # The standing the bid was judged against, so the bidder can try again at once.
+        raise rule_error(
+            exc, current_price_fen=lot.current_price_fen, leader=lot.leader, seq=lot.seq
+        ) from None
     answer = receipt(session, outcome.records[0], number, request)
     session.add(
         IdempotentRequest(
