@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     """An Ed25519 private key (PEM) to sign the log with; default: made under ``data_dir``."""
 
+    broker: Literal["auto", "memory", "postgres", "redis"] = "auto"
+    """How processes tell each other of new events: auto = PostgreSQL LISTEN/NOTIFY on
+    PostgreSQL, in memory on SQLite (one process)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_ping_interval_s: float = Field(default=20.0, gt=0)
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0)
+    ws_queue_size: int = Field(default=256, ge=8)
+    """Frames a watcher may fall behind by before it is dropped (it resumes with ?after=)."""
+
     allowed_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
 
     @model_validator(mode="after")

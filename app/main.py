@@ -10,18 +10,42 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app import schema
 from app.accounts.router import router as accounts_router
 from app.accounts.security import LoginThrottle, configure_password_hashing
+from app.audit.checkpoints import run_checkpointer
+from app.audit.router import router as audit_router
 from app.bidding.router import router as bidding_router
 from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers, problem
 from app.limits import BodySizeLimit
+from app.live.brokers import Broker, MemoryBroker, PostgresBroker, RedisBroker
+from app.live.hub import LiveHub
+from app.live.router import router as live_router
 from app.lots.router import router as lots_router
 from app.runtime import build_runtime
+
+
+def choose_broker(settings: Settings, hub: LiveHub) -> Broker:
+    kind = settings.broker
+    if kind == "auto":
+        kind = "memory" if settings.is_sqlite else "postgres"
+    if kind == "postgres":
+        dsn = make_url(settings.effective_database_url).set(drivername="postgresql")
+        return PostgresBroker(hub, dsn.render_as_string(hide_password=False))
+    if kind == "redis":
+        return RedisBroker(hub, settings.redis_url)
+    return MemoryBroker()
+
+
+async def _heartbeats(hub: LiveHub, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        hub.heartbeat()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,19 +56,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         runtime = build_runtime(settings)
         maker = create_sessionmaker(engine, info={"runtime": runtime})
+        hub = LiveHub(maker, settings.ws_queue_size)
+        broker = choose_broker(settings, hub)
+        runtime.listeners += [hub.local_commit, broker.announce]
+        runtime.watcher_count = hub.count
         app.state.engine, app.state.sessionmaker, app.state.runtime = engine, maker, runtime
-        scheduler = None
+        app.state.hub = hub
+        await broker.start()
+        tasks = [asyncio.create_task(_heartbeats(hub, settings.ws_heartbeat_s), name="heartbeat")]
         if settings.scheduler_enabled:
-            scheduler = asyncio.create_task(
-                run_scheduler(maker, runtime, settings.scheduler_max_sleep_s), name="scheduler"
-            )
+            scheduler = run_scheduler(maker, runtime, settings.scheduler_max_sleep_s)
+            tasks.append(asyncio.create_task(scheduler, name="scheduler"))
+        tasks.append(asyncio.create_task(run_checkpointer(maker, runtime), name="checkpointer"))
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+                    await task
+            await broker.close()
+            await hub.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -61,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(lots_router)
     app.include_router(bidding_router)
+    app.include_router(live_router)
+    app.include_router(audit_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

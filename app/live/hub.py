@@ -1,0 +1,193 @@
+"""Fan-out of each lot's events to the sockets watching it in this process: in order, gap-free.
+
+One channel per watched lot keeps the last sequence number it delivered. Events arrive from this
+process's commits (with the records in hand) or as announcements from the broker (a lot and a
+sequence number); whatever the channel has not seen is read from the database, so a missed or
+reordered announcement can delay an event but never lose it. Each event is encoded once and the
+same text goes to every watcher's bounded queue; a watcher whose queue is full is dropped with
+``CLOSE_LAGGING`` and resumes with ``?after=``. A queue holds batches (one per commit or
+catch-up), so a burst of events is one item: only a watcher behind by many commits is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit import service as audit_service
+from app.audit.models import EventRecord
+from app.db import utcnow
+from app.live import frames
+from app.lots.models import Lot
+
+logger = logging.getLogger(__name__)
+
+CLOSE_LAGGING = 4000
+"""The watcher fell behind; reconnect with ``?after=<last seq seen>`` to resume."""
+CLOSE_RESTARTING = 1012
+"""The server is shutting down; reconnect (to any instance) with ``?after=``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event for watchers: its per-lot seq, its frame text, and its public form."""
+
+    seq: int
+    text: str
+    event: dict[str, Any]
+
+
+Batch = tuple[Delivery, ...]
+LAGGING: Batch = (Delivery(-1, "", {}),)
+HEARTBEAT = -2
+
+
+@dataclass(eq=False)
+class Watcher:
+    lot_id: int
+    queue: asyncio.Queue[Batch]
+    bidder: str | None = None
+    """The bidder number of a signed-in, approved bidder: they get personal messages."""
+    lagging: bool = False
+
+    def offer(self, batch: Batch) -> None:
+        if self.lagging:
+            return
+        try:
+            self.queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            # Never wait for a slow reader: drop its backlog and tell it to resume later.
+            self.lagging = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(LAGGING)
+
+
+@dataclass(eq=False)
+class LotChannel:
+    lot_id: int
+    format: str
+    last_seq: int
+    watchers: set[Watcher] = field(default_factory=set)
+    inbox: asyncio.Queue[Sequence[EventRecord] | int | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class LiveHub:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], queue_size: int = 256) -> None:
+        self.maker = maker
+        self.queue_size = queue_size
+        self.channels: dict[int, LotChannel] = {}
+        self._joining: dict[int, asyncio.Lock] = {}
+
+    def count(self, lot_id: int) -> int:
+        channel = self.channels.get(lot_id)
+        return len(channel.watchers) if channel else 0
+
+    @property
+    def watcher_total(self) -> int:
+        return sum(len(channel.watchers) for channel in self.channels.values())
+
+    async def join(self, lot_id: int, bidder: str | None = None) -> Watcher:
+        """Register a watcher before it reads its snapshot, so nothing falls in between."""
+        watcher = Watcher(lot_id, asyncio.Queue(self.queue_size), bidder)
+        lock = self._joining.setdefault(lot_id, asyncio.Lock())
+        async with lock:
+            channel = self.channels.get(lot_id)
+            if channel is None:
+                async with self.maker() as session:
+                    row = (
+                        await session.execute(select(Lot.format, Lot.seq).where(Lot.id == lot_id))
+                    ).one()
+                channel = LotChannel(lot_id, row.format, row.seq)
+                channel.task = asyncio.create_task(self._run(channel), name=f"lot-{lot_id}")
+                self.channels[lot_id] = channel
+            channel.watchers.add(watcher)
+        return watcher
+
+    def leave(self, watcher: Watcher) -> None:
+        channel = self.channels.get(watcher.lot_id)
+        if channel is None:
+            return
+        channel.watchers.discard(watcher)
+        if not channel.watchers and channel.task is not None:
+            channel.task.cancel()
+            del self.channels[watcher.lot_id]
+
+    async def local_commit(self, lot_id: int, records: list[EventRecord]) -> None:
+        """A commit of this process: the records are in hand, no need to read them back."""
+        channel = self.channels.get(lot_id)
+        if channel is not None:
+            channel.inbox.put_nowait(records)
+
+    def announce(self, lot_id: int, seq: int) -> None:
+        """Another process committed up to ``seq`` on the lot (from the broker)."""
+        channel = self.channels.get(lot_id)
+        if channel is not None and seq > channel.last_seq:
+            channel.inbox.put_nowait(seq)
+
+    def resync(self) -> None:
+        """After the broker reconnected: announcements may be lost, so look in the database."""
+        for channel in self.channels.values():
+            channel.inbox.put_nowait(None)
+
+    def heartbeat(self) -> None:
+        """One heartbeat frame, encoded once, for every watcher of this process."""
+        now = utcnow()
+        batch = (Delivery(HEARTBEAT, frames.heartbeat_frame(now), {}),)
+        for channel in self.channels.values():
+            for watcher in channel.watchers:
+                watcher.offer(batch)
+
+    async def close(self) -> None:
+        for channel in list(self.channels.values()):
+            if channel.task is not None:
+                channel.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await channel.task
+        self.channels.clear()
+
+    async def _run(self, channel: LotChannel) -> None:
+        while True:
+            item = await channel.inbox.get()
+            try:
+                records = await self._unseen(channel, item)
+            except Exception:
+                logger.exception("could not read events of lot %s; retrying", channel.lot_id)
+                await asyncio.sleep(0.5)
+                channel.inbox.put_nowait(None)
+                continue
+            if not records:
+                continue
+            batch = tuple(self._encode(channel.format, record) for record in records)
+            for watcher in channel.watchers:
+                watcher.offer(batch)
+            channel.last_seq = batch[-1].seq
+
+    @staticmethod
+    def _encode(lot_format: str, record: EventRecord) -> Delivery:
+        event = frames.public_event(lot_format, record)
+        text = frames.dumps({"type": "event", "seq": record.lot_seq, "event": event})
+        return Delivery(record.lot_seq or 0, text, event)
+
+    async def _unseen(
+        self, channel: LotChannel, item: Sequence[EventRecord] | int | None
+    ) -> Sequence[EventRecord]:
+        if isinstance(item, int) and item <= channel.last_seq:
+            return []
+        if not isinstance(item, int) and item is not None:
+            if not item or (item[-1].lot_seq or 0) <= channel.last_seq:
+                return []
+            if item[0].lot_seq == channel.last_seq + 1:
+                return item
+        async with self.maker() as session:
+            return await audit_service.lot_events(
+                session, channel.lot_id, after_lot_seq=channel.last_seq
+            )

@@ -1,0 +1,157 @@
+"""``WS /ws/lots/{lot_id}``: a snapshot (or the events after ``?after=``), then every event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import Role, User
+from app.accounts.security import read_token
+from app.audit import service as audit_service
+from app.deps import SESSION_COOKIE
+from app.errors import AppError
+from app.live import frames
+from app.live.hub import CLOSE_LAGGING, HEARTBEAT, LAGGING, LiveHub, Watcher
+from app.live.personal import TURN_WARNING_S, BidderView
+from app.lots import registrations as registrations_service
+from app.lots import service as lots_service
+
+router = APIRouter()
+
+CLOSE_FORBIDDEN_ORIGIN = 4003
+CLOSE_NOT_FOUND = 4004
+
+
+def _token(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:]
+    return websocket.cookies.get(SESSION_COOKIE)
+
+
+async def _viewer(websocket: WebSocket, session: AsyncSession) -> User | None:
+    token = _token(websocket)
+    claims = read_token(websocket.app.state.settings.secret_key, token) if token else None
+    if claims is None:
+        return None
+    user = await session.get(User, claims.user_id)
+    return user if user is not None and user.is_active else None
+
+
+@router.websocket("/ws/lots/{lot_id}")
+async def watch_lot(websocket: WebSocket, lot_id: int, after: int | None = None) -> None:
+    settings = websocket.app.state.settings
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin not in settings.allowed_origins:
+        # A page of another site must not ride on the viewer's cookie (refused before accept).
+        await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
+        return
+    hub: LiveHub = websocket.app.state.hub
+    async with websocket.app.state.sessionmaker() as session:
+        viewer = await _viewer(websocket, session)
+        try:
+            await lots_service.get_visible_lot(session, viewer, lot_id)
+        except AppError:
+            await websocket.close(code=CLOSE_NOT_FOUND, reason="no such lot")
+            return
+        number = None
+        if viewer is not None and viewer.role == Role.BIDDER:
+            number = await registrations_service.approved_number(session, viewer, lot_id)
+    watcher = await hub.join(lot_id, number)
+    try:
+        await websocket.accept()
+        sent = await _catch_up(websocket, lot_id, after, viewer)
+        forwarder = asyncio.create_task(_forward(websocket, watcher, sent))
+        try:
+            await _receive(websocket)
+        finally:
+            forwarder.cancel()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.leave(watcher)
+
+
+async def _catch_up(
+    websocket: WebSocket, lot_id: int, after: int | None, viewer: User | None
+) -> int:
+    """Send the snapshot, or exactly the events after ``after``; returns the last seq sent.
+
+    Reads in a short session of its own: no database session lives as long as the socket.
+    """
+    async with websocket.app.state.sessionmaker() as session:
+        lot = await lots_service.get_visible_lot(session, viewer, lot_id)
+        if after is None or after > lot.seq or after < 0:
+            village = await lots_service.village_name(session, lot.village_id)
+            snapshot = lots_service.snapshot(lot, village, session)
+            await websocket.send_text(frames.dumps({"type": "snapshot", **snapshot}))
+            return lot.seq
+        records = await audit_service.lot_events(session, lot_id, after_lot_seq=after)
+    for record in records:
+        await websocket.send_text(frames.event_frame(lot.format, record))
+    return records[-1].lot_seq or after if records else after
+
+
+async def _receive(websocket: WebSocket) -> None:
+    """Answer the client's pings with the server time; end when the client goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive_json()
+            if isinstance(message, dict) and message.get("type") == "ping":
+                now = datetime.now(UTC)
+                await websocket.send_text(frames.dumps({"type": "pong", "server_time": now}))
+
+
+async def _forward(websocket: WebSocket, watcher: Watcher, sent: int) -> None:
+    """Send what the hub queued for this watcher, skipping what the catch-up already sent."""
+    view = BidderView(watcher.bidder) if watcher.bidder else None
+    try:
+        while True:
+            batch = await watcher.queue.get()
+            if batch is LAGGING:
+                await websocket.close(code=CLOSE_LAGGING, reason="too slow; resume with ?after=")
+                return
+            for delivery in batch:
+                if delivery.seq == HEARTBEAT:
+                    await websocket.send_text(delivery.text)
+                    continue
+                if delivery.seq <= sent:
+                    continue  # already in the snapshot or the catch-up
+                await websocket.send_text(delivery.text)
+                sent = delivery.seq
+                if view is not None:
+                    await _tell_bidder(websocket, view, delivery.event)
+    finally:
+        if view is not None and view.reminder is not None:
+            view.reminder.cancel()
+
+
+async def _tell_bidder(websocket: WebSocket, view: BidderView, event: dict[str, Any]) -> None:
+    for message in view.messages(event):
+        await websocket.send_text(frames.dumps(message))
+        if message["kind"] == "your_turn" and message.get("deadline"):
+            view.reminder = _remind(websocket, message["deadline"], view.reminder)
+
+
+def _remind(
+    websocket: WebSocket, deadline_text: str, previous: asyncio.TimerHandle | None
+) -> asyncio.TimerHandle | None:
+    """Tell the bidder their turn ends in 30 s, on the server's clock."""
+    if previous is not None:
+        previous.cancel()
+    deadline = datetime.fromisoformat(deadline_text.replace("Z", "+00:00"))
+    warn_at = deadline - timedelta(seconds=TURN_WARNING_S)
+    delay = (warn_at - datetime.now(UTC)).total_seconds()
+    if delay <= 0:
+        return None
+    message = {"type": "personal", "kind": "turn_ending", "deadline": deadline_text}
+
+    def send() -> None:
+        asyncio.ensure_future(websocket.send_text(frames.dumps(message)))
+
+    return asyncio.get_running_loop().call_later(delay, send)
