@@ -1,0 +1,82 @@
+"""The auction rules as pure, replayable state machines: no I/O, no clock, no framework."""
+
+from app.auction.commands import (
+    Cancel,
+    CloseEarly,
+    Command,
+    CreateLot,
+    Keep,
+    OpenLot,
+    Pause,
+    PlaceBid,
+    PriorityDecision,
+    Publish,
+    QualifyBidder,
+    Resume,
+    Tick,
+    UpdateRules,
+    WithdrawRaise,
+)
+from app.auction.errors import CODES, RuleViolation
+from app.auction.events import (
+    INFORMATIONAL_EVENTS,
+    Event,
+    format_time,
+    is_informational,
+    optional_text,
+    optional_time,
+    parse_time,
+)
+from app.auction.machine import apply, decide, next_deadline, replay
+from app.auction.public import public_event_data
+from app.auction.rules import (
+    Rules,
+    SealedRules,
+    SequentialRules,
+    TimedRules,
+    parse_rules,
+    public_rules,
+    rules_to_dict,
+)
+from app.auction.state import LotState, Result
+
+__all__ = [
+    "CODES",
+    "INFORMATIONAL_EVENTS",
+    "Cancel",
+    "CloseEarly",
+    "Command",
+    "CreateLot",
+    "Event",
+    "Keep",
+    "LotState",
+    "OpenLot",
+    "Pause",
+    "PlaceBid",
+    "PriorityDecision",
+    "Publish",
+    "QualifyBidder",
+    "Result",
+    "Resume",
+    "RuleViolation",
+    "Rules",
+    "SealedRules",
+    "SequentialRules",
+    "Tick",
+    "TimedRules",
+    "UpdateRules",
+    "WithdrawRaise",
+    "apply",
+    "decide",
+    "format_time",
+    "is_informational",
+    "next_deadline",
+    "optional_text",
+    "optional_time",
+    "parse_time",
+    "parse_rules",
+    "public_event_data",
+    "public_rules",
+    "replay",
+    "rules_to_dict",
+]
