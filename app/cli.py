@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
@@ -79,21 +80,38 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
+def listening_socket(settings: Settings) -> socket.socket:
+    """The server's socket. Its send buffer size is inherited by every accepted connection:
+    bounded, a watcher that stops reading fills it soon and is dropped (instead of the kernel
+    growing a buffer of megabytes for it)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if settings.socket_send_buffer_bytes:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_send_buffer_bytes)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    sock.set_inheritable(True)
+    return sock
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
     from app.main import create_app
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
         log_level=settings.log_level,
         # Compression would cost each socket ~3x the memory and 2x the CPU for small frames.
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_timeout_s,
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
     )
+    uvicorn.Server(config).run(sockets=[listening_socket(settings)])
 
 
 @cli.command()

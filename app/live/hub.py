@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,8 @@ class Watcher:
     bidder: str | None = None
     """The bidder number of a signed-in, approved bidder: they get personal messages."""
     lagging: bool = False
+    on_lagging: Callable[[], None] | None = None
+    """Set by the socket: drop the connection even if a send to it is stuck."""
 
     def offer(self, batch: Batch) -> None:
         if self.lagging:
@@ -65,9 +67,12 @@ class Watcher:
         except asyncio.QueueFull:
             # Never wait for a slow reader: drop its backlog and tell it to resume later.
             self.lagging = True
+            logger.info("dropping a watcher of lot %s that fell behind", self.lot_id)
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(LAGGING)
+            if self.on_lagging is not None:
+                self.on_lagging()
 
 
 @dataclass(eq=False)

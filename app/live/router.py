@@ -67,10 +67,16 @@ async def watch_lot(websocket: WebSocket, lot_id: int, after: int | None = None)
         await websocket.accept()
         sent = await _catch_up(websocket, lot_id, after, viewer)
         forwarder = asyncio.create_task(_forward(websocket, watcher, sent))
+        receiver = asyncio.create_task(_receive(websocket))
+        # A send stuck on a full connection must not keep a dropped watcher: cancel it.
+        watcher.on_lagging = forwarder.cancel
         try:
-            await _receive(websocket)
+            await asyncio.wait({forwarder, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             forwarder.cancel()
+            receiver.cancel()
+        if watcher.lagging:
+            await _close_lagging(websocket)
     except WebSocketDisconnect:
         pass
     finally:
@@ -97,6 +103,14 @@ async def _catch_up(
     return records[-1].lot_seq or after if records else after
 
 
+async def _close_lagging(websocket: WebSocket) -> None:
+    """Say why (if the connection still takes a frame); the server then closes it regardless,
+    and a reader stalled at the TCP level sees the connection end once it reads again."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            await websocket.close(code=CLOSE_LAGGING, reason="too slow; resume with ?after=")
+
+
 async def _receive(websocket: WebSocket) -> None:
     """Answer the client's pings with the server time; end when the client goes away."""
     with contextlib.suppress(WebSocketDisconnect):
@@ -114,7 +128,6 @@ async def _forward(websocket: WebSocket, watcher: Watcher, sent: int) -> None:
         while True:
             batch = await watcher.queue.get()
             if batch is LAGGING:
-                await websocket.close(code=CLOSE_LAGGING, reason="too slow; resume with ?after=")
                 return
             for delivery in batch:
                 if delivery.seq == HEARTBEAT:
