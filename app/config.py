@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     ws_ping_timeout_s: float = Field(default=20.0, gt=0)
     socket_send_buffer_bytes: int = Field(default=128 * 1024, ge=0)
     """Kernel send buffer of each connection (0: the kernel's autotuning, up to megabytes)."""
-    graceful_shutdown_s: float = Field(default=10.0, gt=0)
+    graceful_shutdown_s: int = Field(default=10, ge=1)
     """On SIGTERM: finish in-flight requests, tell sockets to reconnect (1012), then stop."""
     ws_queue_size: int = Field(default=256, ge=8)
     """Frames a watcher may fall behind by before it is dropped (it resumes with ?after=)."""

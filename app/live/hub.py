@@ -56,7 +56,7 @@ class Watcher:
     bidder: str | None = None
     """The bidder number of a signed-in, approved bidder: they get personal messages."""
     lagging: bool = False
-    on_lagging: Callable[[], None] | None = None
+    on_lagging: Callable[[], object] | None = None
     """Set by the socket: drop the connection even if a send to it is stuck."""
 
     def offer(self, batch: Batch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,7 +70,7 @@ async def watch_lot(websocket: WebSocket, lot_id: int, after: int | None = None)
         forwarder = asyncio.create_task(_forward(websocket, watcher, sent))
         receiver = asyncio.create_task(_receive(websocket))
         # A send stuck on a full connection must not keep a dropped watcher: cancel it.
-        watcher.on_lagging = forwarder.cancel
+        watcher.on_lagging = functools.partial(forwarder.cancel, "lagging")
         try:
             await asyncio.wait({forwarder, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
