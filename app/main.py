@@ -15,8 +15,6 @@ from sqlalchemy.engine import make_url
 from app import schema
 from app.accounts.router import router as accounts_router
 from app.accounts.security import LoginThrottle, configure_password_hashing
-from app.audit.checkpoints import run_checkpointer
-from app.audit.router import router as audit_router
 from app.bidding.router import router as bidding_router
 from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
@@ -67,7 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scheduler_enabled:
             scheduler = run_scheduler(maker, runtime, settings.scheduler_max_sleep_s)
             tasks.append(asyncio.create_task(scheduler, name="scheduler"))
-        tasks.append(asyncio.create_task(run_checkpointer(maker, runtime), name="checkpointer"))
         try:
             yield
         finally:
@@ -94,7 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lots_router)
     app.include_router(bidding_router)
     app.include_router(live_router)
-    app.include_router(audit_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

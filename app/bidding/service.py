@@ -25,7 +25,7 @@ from app.runtime import runtime_of
 MAX_KEY_LENGTH = 100
 PUBLIC_BID_EVENTS = ("bid_placed",)
 """Events that put a bid on the public ladder; sealed bids are not among them until revealed."""
-BID_EVENTS = (*PUBLIC_BID_EVENTS, "sealed_bid_placed", "turn_kept", "raise_withdrawn")
+BID_EVENTS = (*PUBLIC_BID_EVENTS, "raise_withdrawn", "turn_ended")
 
 
 def _check_key(key: str | None) -> str:
