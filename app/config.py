@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=12 * 60, ge=1)
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    bids_per_second_per_user: float = Field(default=5.0, gt=0)
+    bids_per_second_per_address: float = Field(default=100.0, gt=0)
+    """High: a village office's whole room of bidders may share one address."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     scheduler_enabled: bool = True

@@ -34,6 +34,8 @@ def server_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
         AUCTION_ARGON2_TIME_COST=str(settings.argon2_time_cost),
         AUCTION_ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
         AUCTION_LOGIN_ATTEMPTS_PER_MINUTE="1000",
+        AUCTION_BIDS_PER_SECOND_PER_USER="1000",
+        AUCTION_BIDS_PER_SECOND_PER_ADDRESS="10000",
         AUCTION_SCHEDULER_MAX_SLEEP_S="0.5",
     )
     env.update(extra)

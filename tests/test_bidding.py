@@ -226,3 +226,20 @@ async def test_a_bid_after_the_deadline_is_refused_even_before_the_scheduler_run
 
     assert late.status_code == 409
     assert late.json()["code"] == "deadline_passed"
+
+
+async def test_a_bidder_bidding_too_fast_is_slowed_down_and_nothing_is_written(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    lot_id, _, [(chen, _), _] = await open_lot(client, app)
+    events = await event_count(app)
+    per_user, _ = app.state.bid_limits
+    answers = [
+        (await bid(client, lot_id, chen, START + n * STEP)) for n in range(int(per_user.burst) + 3)
+    ]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, "the burst was never limited"
+    assert {a.json()["code"] for a in limited} == {"rate_limited"}
+    assert all(a.json()["retry_after"] >= 1 for a in limited)
+    accepted = sum(a.status_code == 201 for a in answers)
+    assert await event_count(app) == events + accepted

@@ -4,18 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header, Request
 
 from app.bidding import service
 from app.bidding.schemas import BidRequest, PriorityRequest, Receipt
 from app.deps import BidderUser, OptionalUser, SessionDep
+from app.errors import AppError
 from app.lots import service as lots_service
 from app.lots.schemas import LotSnapshot, PublicBid
+from app.ratelimit import seconds
 
 router = APIRouter(prefix="/api", tags=["bidding"])
 
 
-@router.post("/lots/{lot_id}/bids", response_model=Receipt, status_code=201)
+async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
+    """Refuse (429) a bidder or an address bidding faster than the settings allow."""
+    per_user, per_address = request.app.state.bid_limits
+    address = request.client.host if request.client else ""
+    wait = max(per_user.retry_after(f"user:{bidder.id}"), per_address.retry_after(address))
+    if wait:
+        raise AppError(
+            429,
+            "rate_limited",
+            "Too many bids in a short time; wait a moment.",
+            extra={"retry_after": seconds(wait)},
+        )
+
+
+@router.post(
+    "/lots/{lot_id}/bids",
+    response_model=Receipt,
+    status_code=201,
+    dependencies=[Depends(within_bid_rate)],
+)
 async def place_bid(
     lot_id: int,
     body: BidRequest,
