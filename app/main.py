@@ -25,6 +25,7 @@ from app.live.brokers import Broker, MemoryBroker, PostgresBroker, RedisBroker
 from app.live.hub import LiveHub
 from app.live.router import router as live_router
 from app.lots.router import router as lots_router
+from app.ratelimit import RateLimiter
 from app.runtime import build_runtime
 
 
@@ -84,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    app.state.bid_limits = (
+        RateLimiter(settings.bids_per_second_per_user, 2 * settings.bids_per_second_per_user),
+        RateLimiter(settings.bids_per_second_per_address, 2 * settings.bids_per_second_per_address),
+    )
     configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
