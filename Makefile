@@ -23,7 +23,7 @@ endif
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/auction demo --serve
+	$(BIN)/auction demo --live
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench migrations

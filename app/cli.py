@@ -158,9 +158,15 @@ def create_admin(
 @cli.command()
 def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Then serve the app.")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Serve, with simulated bidders on the live lot.")
+    ] = False,
 ) -> None:
     """Load the demo township (once; running it again changes nothing) and print its logins."""
     settings = load_settings()
+    if live:
+        settings = settings.model_copy(update={"demo_live": True})
+        serve = True
     check_database(settings, migrate=True)
     from app.demo import load_demo, print_logins
 

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     """High: a village office's whole room of bidders may share one address."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    demo_live: bool = False
+    """Run simulated bidders on the demo's live lot (``auction demo --live``)."""
     scheduler_enabled: bool = True
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0)
     """The longest the deadline scheduler sleeps before looking again (it is also woken early)."""

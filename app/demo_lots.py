@@ -38,7 +38,7 @@ LOTS: dict[str, tuple[str, LotFields]] = {
                 "start_price_fen": 300_000 * YUAN,
                 "step_fen": 5_000 * YUAN,
                 "countdown_s": 300,
-                "free_period_s": 2 * 3600,
+                "free_period_s": 30 * 60,
                 "reserve_price_fen": 320_000 * YUAN,
             },
             description="梅阁市场整体租赁经营权,租期5年,年租金起拍价30万元。"

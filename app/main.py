@@ -19,6 +19,7 @@ from app.bidding.router import router as bidding_router
 from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.demo_live import run_simulated_bidders
 from app.errors import install_error_handlers, problem
 from app.limits import BodySizeLimit
 from app.live.brokers import Broker, MemoryBroker, PostgresBroker, RedisBroker
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scheduler_enabled:
             scheduler = run_scheduler(maker, runtime, settings.scheduler_max_sleep_s)
             tasks.append(asyncio.create_task(scheduler, name="scheduler"))
+        if settings.demo_live:
+            tasks.append(asyncio.create_task(run_simulated_bidders(maker), name="demo-bidders"))
         try:
             yield
         finally:
