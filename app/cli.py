@@ -100,9 +100,12 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from app.main import create_app
+    from app.observability import configure_logging
 
+    configure_logging(settings.log_level)
     config = uvicorn.Config(
         create_app(settings),
+        log_config=None,
         log_level=settings.log_level,
         # Compression would cost each socket ~3x the memory and 2x the CPU for small frames.
         ws_per_message_deflate=False,

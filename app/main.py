@@ -26,6 +26,7 @@ from app.live.brokers import Broker, MemoryBroker, PostgresBroker, RedisBroker
 from app.live.hub import LiveHub
 from app.live.router import router as live_router
 from app.lots.router import router as lots_router
+from app.observability import RequestContext
 from app.ratelimit import RateLimiter
 from app.runtime import build_runtime
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
     install_error_handlers(app)
     app.include_router(accounts_router)
     app.include_router(lots_router)

@@ -50,3 +50,29 @@ async def test_an_unknown_path_is_a_problem_with_a_stable_code(client: httpx.Asy
 async def test_the_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     assert (await client.get("/openapi.json")).json()["info"]["title"]
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    given = await client.get("/healthz", headers={"X-Request-ID": "from-the-proxy-42"})
+    assert given.headers["x-request-id"] == "from-the-proxy-42"
+    fresh = await client.get("/healthz")
+    assert len(fresh.headers["x-request-id"]) == 32
+
+
+def test_log_lines_are_json_with_the_request_id() -> None:
+    import json
+    import logging
+
+    from app.observability import JsonFormatter, request_id
+
+    token = request_id.set("abc123")
+    try:
+        record = logging.makeLogRecord(
+            {"name": "app.access", "levelname": "INFO", "msg": "GET /x 200", "status": 200}
+        )
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+    assert line["request_id"] == "abc123"
+    assert line["status"] == 200
+    assert line["time"].endswith("Z")
