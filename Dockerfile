@@ -15,7 +15,7 @@ COPY --from=build /src/alembic.ini /app/alembic.ini
 COPY --from=build /src/migrations /app/migrations
 WORKDIR /app
 ENV PATH=/venv/bin:$PATH AUCTION_DATA_DIR=/data AUCTION_HOST=0.0.0.0
-RUN mkdir /data && chown auction /data
+RUN mkdir /data /keys && chown auction /data /keys
 USER auction
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"

@@ -178,5 +178,18 @@ def demo(
         _serve(settings)
 
 
+@cli.command("signing-key")
+def signing_key() -> None:
+    """Make the log's Ed25519 signing key if there is none; print its public key."""
+    settings = load_settings()
+    from app.audit.keys import load_or_create_signer
+
+    try:
+        signer = load_or_create_signer(settings.data_dir, settings.signing_key_file)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot use the signing key: {exc}")
+    typer.echo(signer.public_key_b64)
+
+
 def main() -> None:
     cli()

@@ -74,3 +74,13 @@ def test_create_admin_reads_the_password_from_stdin(tmp_path: Path) -> None:
     )
     assert again.returncode == 2
     assert "taken" in again.stderr
+
+
+def test_the_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    env = {"AUCTION_DATA_DIR": str(tmp_path)}
+    first = run_auction("signing-key", env=env)
+    second = run_auction("signing-key", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert len(first.stdout.strip()) == 44  # base64 of a 32-byte Ed25519 public key
+    assert oct((tmp_path / "log-signing-key.pem").stat().st_mode & 0o777) == "0o600"

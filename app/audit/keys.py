@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from pathlib import Path
 
@@ -41,10 +42,12 @@ def load_or_create_signer(data_dir: Path, key_file: Path | None = None) -> LogSi
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        # Written once, readable by the service's user only; never replaced silently.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(pem)
+        # Written once, readable by the service's user only; never replaced silently. If another
+        # process made it at the same moment, theirs is the key.
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                file.write(pem)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
