@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         runtime = build_runtime(settings)
         maker = create_sessionmaker(engine, info={"runtime": runtime})
-        hub = LiveHub(maker, settings.ws_queue_size)
+        hub = LiveHub(maker, settings.ws_queue_size, runtime.metrics.broker_lag.observe)
+        runtime.metrics.count_watchers_with(lambda: hub.watcher_total)
         broker = choose_broker(settings, hub)
         runtime.listeners += [hub.local_commit, broker.announce]
         runtime.watcher_count = hub.count
@@ -101,6 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lots_router)
     app.include_router(bidding_router)
     app.include_router(live_router)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus metrics of this process."""
+        body = app.state.runtime.metrics.render()
+        return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auction import LotState
 from app.audit.keys import LogSigner, load_or_create_signer
 from app.config import Settings
+from app.metrics import Metrics
 
 EventListener = Callable[[int, list[Any]], Awaitable[None]]
 
@@ -49,6 +50,7 @@ class Runtime:
     single_writer: bool
     """SQLite has one writer for the whole file: one process-wide lock instead of one per lot."""
     signer: LogSigner
+    metrics: Metrics = field(default_factory=Metrics)
     states: StateCache = field(default_factory=StateCache)
     scheduler_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     listeners: list[EventListener] = field(default_factory=list)

@@ -243,3 +243,19 @@ async def test_a_bidder_bidding_too_fast_is_slowed_down_and_nothing_is_written(
     assert all(a.json()["retry_after"] >= 1 for a in limited)
     accepted = sum(a.status_code == 201 for a in answers)
     assert await event_count(app) == events + accepted
+
+
+async def test_metrics_count_bids_by_outcome_and_events_by_type(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    lot_id, _, [(chen, _), (li, _)] = await open_lot(client, app)
+    await bid(client, lot_id, chen, START)
+    await bid(client, lot_id, li, START)  # too low
+
+    text = (await client.get("/metrics")).text
+
+    assert 'auction_bids_total{outcome="accepted"} 1.0' in text
+    assert 'auction_bids_total{outcome="bid_too_low"} 1.0' in text
+    assert 'auction_events_appended_total{type="bid_placed"} 1.0' in text
+    assert "auction_bid_seconds_count 2.0" in text
+    assert "auction_watchers 0.0" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -80,6 +81,22 @@ async def place_bid(
     session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
 ) -> dict[str, Any]:
     """Place a bid once: a retry with the same Idempotency-Key returns the first receipt."""
+    metrics = runtime_of(session).metrics
+    started = time.perf_counter()
+    try:
+        answer = await _place_bid(session, bidder, lot_id, request, key)
+    except AppError as exc:
+        metrics.bids.labels(exc.code).inc()
+        raise
+    finally:
+        metrics.bid_seconds.observe(time.perf_counter() - started)
+    metrics.bids.labels("accepted").inc()
+    return answer
+
+
+async def _place_bid(
+    session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
+) -> dict[str, Any]:
     key = _check_key(key)
     lot = await ledger.lock_lot(session, lot_id)
     body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})

@@ -86,8 +86,15 @@ class LotChannel:
 
 
 class LiveHub:
-    def __init__(self, maker: async_sessionmaker[AsyncSession], queue_size: int = 256) -> None:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        queue_size: int = 256,
+        on_remote_lag: Callable[[float], None] | None = None,
+    ) -> None:
         self.maker = maker
+        self.on_remote_lag = on_remote_lag
+        """Told, for events read back after another process's commit, how late they are."""
         self.queue_size = queue_size
         self.channels: dict[int, LotChannel] = {}
         self._joining: dict[int, asyncio.Lock] = {}
@@ -193,6 +200,9 @@ class LiveHub:
             if item[0].lot_seq == channel.last_seq + 1:
                 return item
         async with self.maker() as session:
-            return await audit_service.lot_events(
+            records = await audit_service.lot_events(
                 session, channel.lot_id, after_lot_seq=channel.last_seq
             )
+        if records and self.on_remote_lag is not None:
+            self.on_remote_lag((utcnow() - records[-1].at).total_seconds())
+        return records

@@ -109,6 +109,8 @@ async def record(
         actor=actor,
     )
     lot.head_hash = records[-1].hash
+    for event in events:
+        runtime.metrics.events.labels(event.type).inc()
     project(lot, state, records[-1].lot_seq or lot.seq)
     await session.flush()
     seq, final_state = lot.seq, state

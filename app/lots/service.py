@@ -129,6 +129,8 @@ async def advance_due_lot(session: AsyncSession, lot_id: int) -> bool:
     now = utcnow()
     if lot.next_due_at is None or lot.next_due_at > now:
         return False
+    lag = (now - lot.next_due_at).total_seconds()
+    runtime_of(session).metrics.scheduler_lag.observe(lag)
     if lot.status == "registration":
         try:
             await ledger.execute(session, lot, auction.OpenLot(), actor="system", now=now)
