@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +36,11 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async for session in unit_of_work(get_sessionmaker(request)):
         yield session
 
+
+MAX_ID = 2**31 - 1
+"""Row ids are 32-bit in PostgreSQL: a larger one is refused as invalid, never sent there."""
+LotId = Annotated[int, Path(ge=1, le=MAX_ID, description="The lot's id.")]
+RegistrationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The registration's id.")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the commit happens before the response is sent, never after it.

@@ -28,6 +28,7 @@ from app.live.hub import LiveHub
 from app.live.router import router as live_router
 from app.lots.router import router as lots_router
 from app.observability import RequestContext
+from app.openapi import install_problem_openapi
 from app.ratelimit import RateLimiter
 from app.runtime import build_runtime
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     install_error_handlers(app)
+    install_problem_openapi(app)
     app.include_router(accounts_router)
     app.include_router(lots_router)
     app.include_router(bidding_router)

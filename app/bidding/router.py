@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from app.bidding import service
 from app.bidding.schemas import BidRequest, PriorityRequest, Receipt
-from app.deps import BidderUser, OptionalUser, SessionDep
+from app.deps import BidderUser, LotId, OptionalUser, SessionDep
 from app.errors import AppError
 from app.lots import service as lots_service
 from app.lots.schemas import LotSnapshot, PublicBid
@@ -38,7 +38,7 @@ async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
     dependencies=[Depends(within_bid_rate)],
 )
 async def place_bid(
-    lot_id: int,
+    lot_id: LotId,
     body: BidRequest,
     bidder: BidderUser,
     session: SessionDep,
@@ -53,7 +53,7 @@ async def place_bid(
 
 
 @router.get("/lots/{lot_id}/bids", response_model=list[PublicBid])
-async def public_bids(lot_id: int, session: SessionDep, viewer: OptionalUser) -> Any:
+async def public_bids(lot_id: LotId, session: SessionDep, viewer: OptionalUser) -> Any:
     """The public bid ladder, by bidder number (sealed bids only once revealed)."""
     lot = await lots_service.get_visible_lot(session, viewer, lot_id)
     return await service.public_ladder(session, lot)
@@ -61,7 +61,7 @@ async def public_bids(lot_id: int, session: SessionDep, viewer: OptionalUser) ->
 
 @router.post("/lots/{lot_id}/priority", response_model=LotSnapshot)
 async def decide_priority(
-    lot_id: int, body: PriorityRequest, holder: BidderUser, session: SessionDep
+    lot_id: LotId, body: PriorityRequest, holder: BidderUser, session: SessionDep
 ) -> Any:
     """A priority holder (优先权) matches the final price, or declines."""
     lot = await service.decide_priority(session, holder, lot_id, body.decision == "match")

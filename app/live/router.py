@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import functools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Role, User
 from app.accounts.security import read_token
 from app.audit import service as audit_service
-from app.deps import SESSION_COOKIE
+from app.deps import SESSION_COOKIE, LotId
 from app.errors import AppError
 from app.live import frames
 from app.live.hub import CLOSE_LAGGING, HEARTBEAT, LAGGING, LiveHub, Watcher
@@ -45,7 +45,11 @@ async def _viewer(websocket: WebSocket, session: AsyncSession) -> User | None:
 
 
 @router.websocket("/ws/lots/{lot_id}")
-async def watch_lot(websocket: WebSocket, lot_id: int, after: int | None = None) -> None:
+async def watch_lot(
+    websocket: WebSocket,
+    lot_id: LotId,
+    after: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+) -> None:
     settings = websocket.app.state.settings
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in settings.allowed_origins:

@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from app.deps import (
+    MAX_ID,
     AuditorOrOfficialUser,
     BidderUser,
+    LotId,
     OfficialUser,
     OptionalUser,
+    RegistrationId,
     SessionDep,
 )
 from app.lots import registrations as registrations_service
@@ -51,7 +54,7 @@ async def create_lot(body: LotFields, official: OfficialUser, session: SessionDe
 
 @router.patch("/lots/{lot_id}", response_model=LotDetail)
 async def update_lot(
-    lot_id: int, body: LotPatch, official: OfficialUser, session: SessionDep
+    lot_id: LotId, body: LotPatch, official: OfficialUser, session: SessionDep
 ) -> Any:
     """Edit a draft lot."""
     await service.update_lot(session, official, lot_id, body)
@@ -63,7 +66,7 @@ async def list_lots(
     session: SessionDep,
     viewer: OptionalUser,
     status: LotStatus | None = None,
-    village_id: int | None = None,
+    village_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     asset_kind: str | None = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> LotPage:
@@ -91,14 +94,14 @@ async def list_lots(
 
 
 @router.get("/lots/{lot_id}", response_model=LotSnapshot)
-async def get_lot(lot_id: int, session: SessionDep, viewer: OptionalUser) -> Any:
+async def get_lot(lot_id: LotId, session: SessionDep, viewer: OptionalUser) -> Any:
     """The lot now: status, price, round, deadline and ``server_time`` to correct countdowns."""
     return await _snapshot(session, lot_id, viewer)
 
 
 def _lifecycle(action: str, summary: str) -> None:
     async def endpoint(
-        lot_id: int, official: OfficialUser, session: SessionDep, body: Reason | None = None
+        lot_id: LotId, official: OfficialUser, session: SessionDep, body: Reason | None = None
     ) -> Any:
         reason = body.reason if body else ""
         await service.change_lifecycle(session, official, lot_id, action, reason)
@@ -127,7 +130,7 @@ for _action, _summary in (
 
 @router.post("/lots/{lot_id}/registrations", status_code=201)
 async def register(
-    lot_id: int, body: RegistrationCreate, bidder: BidderUser, session: SessionDep
+    lot_id: LotId, body: RegistrationCreate, bidder: BidderUser, session: SessionDep
 ) -> dict[str, Any]:
     """Apply to bid; an official records the deposit and approves or rejects."""
     registration = await registrations_service.submit(session, bidder, lot_id, body.initial_bid_fen)
@@ -136,7 +139,7 @@ async def register(
 
 @router.get("/lots/{lot_id}/registrations", response_model=list[RegistrationOut])
 async def list_registrations(
-    lot_id: int, viewer: AuditorOrOfficialUser, session: SessionDep
+    lot_id: LotId, viewer: AuditorOrOfficialUser, session: SessionDep
 ) -> list[RegistrationOut]:
     """Registrations with identities: for the lot's officials and auditors only."""
     rows = await registrations_service.list_for_lot(session, viewer, lot_id)
@@ -162,7 +165,11 @@ async def list_registrations(
 
 @router.post("/lots/{lot_id}/registrations/{registration_id}/approve")
 async def approve(
-    lot_id: int, registration_id: int, body: Approval, official: OfficialUser, session: SessionDep
+    lot_id: LotId,
+    registration_id: RegistrationId,
+    body: Approval,
+    official: OfficialUser,
+    session: SessionDep,
 ) -> dict[str, Any]:
     registration = await registrations_service.approve(
         session,
@@ -178,7 +185,11 @@ async def approve(
 
 @router.post("/lots/{lot_id}/registrations/{registration_id}/reject")
 async def reject(
-    lot_id: int, registration_id: int, body: Rejection, official: OfficialUser, session: SessionDep
+    lot_id: LotId,
+    registration_id: RegistrationId,
+    body: Rejection,
+    official: OfficialUser,
+    session: SessionDep,
 ) -> dict[str, Any]:
     registration = await registrations_service.reject(
         session, official, lot_id, registration_id, body.reason
