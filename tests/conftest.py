@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from app.main import create_app
 from tests.databases import POSTGRES_ENV, PostgresDatabases, SQLiteDatabases
 
@@ -72,6 +74,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=64,
     )
+
+
+@pytest.fixture
+async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, for tests that run the app in other processes."""
+    engine = create_engine(settings)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

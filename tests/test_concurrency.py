@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     approve_bidder,
@@ -34,13 +33,6 @@ from tests.servers import Server
 BIDDERS = 50
 BIDS_EACH = 6
 STEP = TIMED_LOT["rules"]["step_fen"]
-
-
-@pytest.fixture
-async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     approve_bidder,
@@ -30,13 +27,6 @@ from tests.factories import (
 from tests.servers import Server
 
 COUNTDOWN_S = 4
-
-
-@pytest.fixture
-async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 def parse(text: str) -> datetime:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     Person,
@@ -36,13 +34,6 @@ from tests.servers import Server
 STEP = TIMED_LOT["rules"]["step_fen"]
 START = TIMED_LOT["rules"]["start_price_fen"]
 FAST = {"AUCTION_WS_HEARTBEAT_S": "0.5"}
-
-
-@pytest.fixture
-async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def open_lot(

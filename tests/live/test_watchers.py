@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,10 @@ import websockets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from tests.factories import bid
 from tests.live.clients import Final, RecordingWatcher
 from tests.live.test_fanout import START, STEP, open_lot
 from tests.servers import Server
-
-
-@pytest.fixture
-async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 def ws_url(server: Server, lot_id: int) -> str:

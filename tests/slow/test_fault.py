@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     Person,
@@ -54,13 +52,6 @@ def restart_postgres() -> None:
         check=True,
         timeout=60,
     )
-
-
-@pytest.fixture
-async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def bid_until_answered(url: str, lot_id: int, person: Person, amount: int) -> dict[str, Any]:
