@@ -6,7 +6,8 @@ import asyncio
 import os
 import socket
 import sys
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -176,6 +177,68 @@ def demo(
     print_logins(settings, created)
     if serve:
         _serve(settings)
+
+
+@cli.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="A log .ndjson, or a lot history .json or .csv.")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="The log's key (base64), from /.well-known/auction-log-key."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress even if not a terminal.")] = False,
+    chain_only: Annotated[bool, typer.Option(help="Skip replaying the auction rules.")] = False,
+) -> None:
+    """Check an export offline: exit 0 valid, 1 tampered, 2 unreadable."""
+    from app.audit.verify import verify_command
+
+    code = verify_command(
+        file,
+        public_key=public_key,
+        replay=not chain_only,
+        progress=progress or sys.stderr.isatty(),
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+    raise typer.Exit(code)
+
+
+@cli.command("export-log")
+def export_log(
+    file: Annotated[Path, typer.Argument(help="Where to write the NDJSON (- for stdout).")],
+    after: Annotated[int, typer.Option(min=0, help="Start after this sequence number.")] = 0,
+) -> None:
+    """Export the whole event log (from --after) as NDJSON, for `auction verify`."""
+    settings = load_settings()
+    check_database(settings, migrate=False)
+    from app.errors import AppError
+
+    try:
+        if str(file) == "-":
+            until = asyncio.run(_export_log(settings, sys.stdout.buffer, after))
+        else:
+            with file.open("wb") as output:
+                until = asyncio.run(_export_log(settings, output, after))
+    except AppError as exc:
+        fail(exc.detail)
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror or exc}")
+    typer.echo(f"exported events {after + 1} to {until} to {file}", err=True)
+
+
+async def _export_log(settings: Settings, output: BinaryIO, after: int) -> int:
+    from app.audit.checkpoints import checkpoint_signer
+    from app.audit.exports import write_log_export
+    from app.audit.keys import load_or_create_signer
+    from app.db import create_engine, create_sessionmaker
+
+    signer = checkpoint_signer(load_or_create_signer(settings.data_dir, settings.signing_key_file))
+    engine = create_engine(settings)
+    try:
+        export = await write_log_export(create_sessionmaker(engine), signer, after, output)
+    finally:
+        await engine.dispose()
+    return export.until
 
 
 @cli.command("signing-key")

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from app import schema
 from app.accounts.router import router as accounts_router
 from app.accounts.security import LoginThrottle, configure_password_hashing
+from app.audit.checkpoints import run_checkpointer
+from app.audit.router import router as audit_router
 from app.bidding.router import router as bidding_router
 from app.bidding.scheduler import run_scheduler
 from app.config import Settings, get_settings
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(scheduler, name="scheduler"))
         if settings.demo_live:
             tasks.append(asyncio.create_task(run_simulated_bidders(maker), name="demo-bidders"))
+        tasks.append(asyncio.create_task(run_checkpointer(maker, runtime), name="checkpointer"))
         try:
             yield
         finally:
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lots_router)
     app.include_router(bidding_router)
     app.include_router(live_router)
+    app.include_router(audit_router)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained event log: the truth every other table is derived from."""
+"""The append-only, hash-chained event log (the truth of every other table) and its checkpoints."""
 
 from __future__ import annotations
 
@@ -45,3 +45,19 @@ class LogHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Checkpoint(Base):
+    """A signed checkpoint: the log had ``size`` events and event ``size`` had hash ``hash``."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """The global sequence number of the event whose hash is signed (the tree size)."""
+    hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    """The signed note (docs/audit.md): origin, size, base64 hash, blank line, signature line."""
+    public_key: Mapped[str] = mapped_column(String(64))
+    """The base64 Ed25519 key that signed it, so a checkpoint outlives a change of key."""
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When the server signed it; not covered by the signature."""

@@ -1,17 +1,21 @@
-"""Appending to the event log, and reading a lot's events back."""
+"""Appending to the event log, reading a lot's events back, and searching the log."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import auction
+from app.accounts.models import User
 from app.audit import chain
 from app.audit.models import EventRecord, LogHead
+from app.lots.models import Registration
 
 
 async def append_events(
@@ -86,3 +90,73 @@ async def lot_events(
 def event_data(record: EventRecord) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(record.payload)
     return data
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """An auditor's search: every given criterion must hold; times are exclusive bounds."""
+
+    lot_id: int | None = None
+    bidder: str | None = None
+    """A bidder number of the lot ``lot_id`` (numbers are per lot)."""
+    actor: str | None = None
+    """``user:<id>``, ``system`` or a username."""
+    types: tuple[str, ...] = ()
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+async def search_events(
+    session: AsyncSession, search: EventFilter, *, cursor: int = 0, limit: int = 100
+) -> Sequence[EventRecord]:
+    """Events matching ``search`` with seq > ``cursor``, oldest first, at most ``limit``."""
+    query = select(EventRecord).where(EventRecord.seq > cursor)
+    if search.lot_id is not None:
+        query = query.where(EventRecord.lot_id == search.lot_id)
+    if search.types:
+        query = query.where(EventRecord.type.in_(search.types))
+    if search.after is not None:
+        query = query.where(EventRecord.at > search.after)
+    if search.before is not None:
+        query = query.where(EventRecord.at < search.before)
+    if search.actor:
+        query = query.where(EventRecord.actor == await _actor(session, search.actor))
+    if search.bidder:
+        query = query.where(or_(*await _naming_bidder(session, search.lot_id, search.bidder)))
+    query = query.order_by(EventRecord.seq).limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def _actor(session: AsyncSession, actor: str) -> str:
+    if actor == "system" or actor.startswith("user:"):
+        return actor
+    user_id = (
+        await session.execute(select(User.id).where(User.username == actor))
+    ).scalar_one_or_none()
+    return f"user:{user_id}" if user_id is not None else "user:unknown"
+
+
+async def _naming_bidder(
+    session: AsyncSession, lot_id: int | None, number: str
+) -> list[ColumnElement[bool]]:
+    """Events naming the bidder number in their data, their registration, or done by them.
+
+    The payload is canonical JSON, so ``"bidder":"A07"`` appears in it exactly like that.
+    """
+    conditions = [
+        EventRecord.payload.contains(f'"{key}":{json.dumps(number)}', autoescape=True)
+        for key in ("bidder", "holder", "winner")
+    ]
+    registration = (
+        await session.execute(
+            select(Registration).where(
+                Registration.lot_id == lot_id, Registration.bidder_number == number
+            )
+        )
+    ).scalar_one_or_none()
+    if registration is not None:
+        conditions.append(EventRecord.actor == f"user:{registration.user_id}")
+        for end in (",", "}"):
+            marker = f'"registration_id":{registration.id}{end}'
+            conditions.append(EventRecord.payload.contains(marker, autoescape=True))
+    return conditions
