@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,15 +45,24 @@ class RecordingWatcher:
         that many frames and come back with ``?after=`` (a phone dropping off the network)."""
         while not self.done(final):
             self.connections += 1
-            async with websockets.connect(self._ws_url(), open_timeout=30) as socket:
-                taken = 0
-                async for raw in socket:
-                    self.take(json.loads(raw))
-                    taken += 1
-                    if self.done(final):
-                        return
-                    if frames_per_visit is not None and taken >= frames_per_visit:
-                        break
+            try:
+                await self._visit(final, frames_per_visit)
+            except (
+                websockets.ConnectionClosed,
+                websockets.InvalidHandshake,
+                OSError,
+                TimeoutError,
+            ):
+                await asyncio.sleep(0.2)  # the server went away: come back, as a browser does
+
+    async def _visit(self, final: Final, frames_per_visit: int | None) -> None:
+        async with websockets.connect(self._ws_url(), open_timeout=30) as socket:
+            taken = 0
+            async for raw in socket:
+                self.take(json.loads(raw))
+                taken += 1
+                if self.done(final) or (frames_per_visit is not None and taken >= frames_per_visit):
+                    return
 
 
 @dataclass
