@@ -33,6 +33,7 @@ from app.observability import RequestContext
 from app.openapi import install_problem_openapi
 from app.ratelimit import RateLimiter
 from app.runtime import build_runtime
+from app.web.router import router as web_router
 
 
 def choose_broker(settings: Settings, hub: LiveHub) -> Broker:
@@ -135,4 +136,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return problem(503, "schema_outdated", detail)
         return {"status": "ready"}
 
+    app.include_router(web_router)  # last: its catch-all 404 page must not hide other routes
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from app.accounts.models import Role
 from app.audit import chain
 from app.audit.models import EventRecord
 from tests.factories import (
+    TIMED_LOT,
     Person,
     approve_bidder,
     bid,
@@ -259,3 +261,32 @@ async def test_metrics_count_bids_by_outcome_and_events_by_type(
     assert 'auction_events_appended_total{type="bid_placed"} 1.0' in text
     assert "auction_bid_seconds_count 2.0" in text
     assert "auction_watchers 0.0" in text
+
+
+async def test_the_ladder_keeps_only_the_last_raise_of_a_sequential_turn(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    maker = app.state.sessionmaker
+    official = await make_person(client, maker, Role.OFFICIAL, await make_village(maker))
+    rules = {"start_price_fen": START, "step_fen": STEP, "first_pause_s": 1, "turn_s": 60}
+    body = {**TIMED_LOT, "format": "sequential", "rules": rules}
+    lot_id = (await create_lot(client, official, body))["id"]
+    await lifecycle(client, lot_id, official, "publish")
+    chen, li = [await make_person(client, maker, Role.BIDDER) for _ in range(2)]
+    await approve_bidder(client, lot_id, official, chen, initial_bid_fen=START + STEP)
+    li_no = await approve_bidder(client, lot_id, official, li, initial_bid_fen=START)
+    await lifecycle(client, lot_id, official, "open")
+    await asyncio.sleep(1.1)  # the first pause; the lowest bid has the first turn
+
+    assert (await bid(client, lot_id, li, START + 2 * STEP)).status_code == 201
+    assert (await bid(client, lot_id, li, START + 3 * STEP)).status_code == 201  # revised
+    ladder = (await client.get(f"/api/lots/{lot_id}/bids")).json()
+    assert [(b["bidder_number"], b["amount_fen"]) for b in ladder] == [(li_no, START + 3 * STEP)]
+
+    withdrawn = await client.post(
+        f"/api/lots/{lot_id}/bids",
+        json={"action": "withdraw"},
+        headers={**li.headers, "Idempotency-Key": "withdraw-1"},
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    assert (await client.get(f"/api/lots/{lot_id}/bids")).json() == []

@@ -142,25 +142,34 @@ async def decide_priority(session: AsyncSession, holder: User, lot_id: int, matc
 
 
 async def public_ladder(session: AsyncSession, lot: Lot) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(EventRecord)
-        .where(EventRecord.lot_id == lot.id, EventRecord.type.in_(PUBLIC_BID_EVENTS))
-        .order_by(EventRecord.lot_seq)
-    )
+    """The standing bids in the order they came. In sequential rounds a bidder's turn keeps
+    only its last raise: a revision replaces the raise before it, a withdrawal removes it."""
     if lot.format == "sealed" and lot.status not in ("closed", "cancelled"):
         return []  # sealed bids are opened together when the lot closes (开标)
-    ladder = []
+    rows = await session.execute(
+        select(EventRecord)
+        .where(
+            EventRecord.lot_id == lot.id,
+            EventRecord.type.in_((*PUBLIC_BID_EVENTS, "raise_withdrawn")),
+        )
+        .order_by(EventRecord.lot_seq)
+    )
+    ladder: dict[object, dict[str, Any]] = {}
     for record in rows.scalars():
         data = audit_service.event_data(record)
-        ladder.append(
-            {
-                "seq": record.lot_seq,
-                "bidder_number": data["bidder"],
-                "amount_fen": data["amount_fen"],
-                "at": record.at,
-            }
-        )
-    return ladder
+        turn = (data["bidder"], data.get("round"))
+        key = turn if lot.format == "sequential" else record.lot_seq
+        if record.type == "raise_withdrawn":
+            ladder.pop(key, None)
+            continue
+        ladder.pop(key, None)  # a revision moves to where it was made
+        ladder[key] = {
+            "seq": record.lot_seq,
+            "bidder_number": data["bidder"],
+            "amount_fen": data["amount_fen"],
+            "at": record.at,
+        }
+    return list(ladder.values())
 
 
 async def bids_of(session: AsyncSession, bidder: User) -> list[dict[str, Any]]:

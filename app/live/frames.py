@@ -39,5 +39,5 @@ def event_frame(lot_format: str, record: EventRecord) -> str:
     )
 
 
-def heartbeat_frame(now: datetime) -> str:
-    return dumps({"type": "heartbeat", "server_time": now})
+def heartbeat_frame(now: datetime, watchers: int) -> str:
+    return dumps({"type": "heartbeat", "server_time": now, "watchers": watchers})

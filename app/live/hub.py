@@ -151,10 +151,11 @@ class LiveHub:
             channel.inbox.put_nowait(None)
 
     def heartbeat(self) -> None:
-        """One heartbeat frame, encoded once, for every watcher of this process."""
+        """A heartbeat for every watcher: encoded once per lot, with its watcher count."""
         now = utcnow()
-        batch = (Delivery(HEARTBEAT, frames.heartbeat_frame(now), {}),)
         for channel in self.channels.values():
+            text = frames.heartbeat_frame(now, len(channel.watchers))
+            batch = (Delivery(HEARTBEAT, text, {}),)
             for watcher in channel.watchers:
                 watcher.offer(batch)
 

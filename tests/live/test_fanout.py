@@ -92,7 +92,7 @@ async def test_200_reconnecting_watchers_each_see_the_whole_log_exactly_once(
             ]
             await place_bids(client, lot_id, bidders, 500)
             final.seq = (await client.get(f"/api/lots/{lot_id}")).json()["seq"]
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
     finally:
         for server in servers:
             server.stop()
