@@ -25,7 +25,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -206,18 +208,8 @@ def run_db(
         step_fen=STEP_FEN,
         key_prefix=f"db-{uuid.uuid4().hex[:8]}",
     )
-    workers = spawn(db_worker, [job])
-    # The driver loop is its own "server": its process's CPU is the server CPU.
-    workers.receive(timeout_s=60)
-    measure_from = time.monotonic() + args.warmup
-    stop_at = measure_from + args.duration
-    workers.send((measure_from, stop_at))
-    sleep_until(measure_from)
-    meter = CpuMeter(workers.pids)
-    sleep_until(stop_at)
-    cpu = meter.percent()
-    results = workers.receive(timeout_s=60)
-    workers.join()
+    # The driver loop is its own server: its process's CPU is the server CPU.
+    results, _, cpu = _timed(spawn(db_worker, [job]), None, args.warmup, args.duration)
     return _measurement("db driver", backend, bidders, args.duration, results, cpu[0], [])
 
 
@@ -226,7 +218,9 @@ def best(runs: list[Measurement]) -> Measurement:
     return max(runs, key=lambda m: m.attempts_per_s)
 
 
-def repeat(args: argparse.Namespace, measure: Any) -> tuple[Measurement, list[Measurement]]:
+def repeat(
+    args: argparse.Namespace, measure: Callable[[], Measurement]
+) -> tuple[Measurement, list[Measurement]]:
     runs = [measure() for _ in range(args.repeat)]
     return best(runs), runs
 
@@ -237,10 +231,8 @@ def bench_framework(args: argparse.Namespace, workdir: Path) -> dict[int, Measur
     try:
         for bidders in args.bidders:
             tokens = [f"token-{n}" for n in range(bidders)]
-            chosen, runs = repeat(
-                args,
-                lambda t=tokens: run_http("framework", "-", server.port, server.pid, 1, t, args),
-            )
+            measure = partial(run_http, "framework", "-", server.port, server.pid, 1, tokens, args)
+            chosen, runs = repeat(args, measure)
             out[bidders] = chosen
             report_progress(chosen, runs)
     finally:
@@ -263,19 +255,17 @@ def bench_backend(
             lot = setup_lot(server.url, settings, max(args.bidders))
             for bidders in args.bidders:
                 tokens = [b.token for b in lot.bidders[:bidders]]
-                chosen, runs = repeat(
-                    args,
-                    lambda t=tokens: run_http(
-                        "app", backend, server.port, server.pid, lot.lot_id, t, args
-                    ),
+                measure = partial(
+                    run_http, "app", backend, server.port, server.pid, lot.lot_id, tokens, args
                 )
+                chosen, runs = repeat(args, measure)
                 app_runs[bidders] = chosen
                 report_progress(chosen, runs)
         finally:
             server.stop()
         if not args.skip_db_baseline:
             for bidders in args.bidders:
-                chosen, runs = repeat(args, lambda b=bidders: run_db(backend, url, lot, b, args))
+                chosen, runs = repeat(args, partial(run_db, backend, url, lot, bidders, args))
                 db_runs[bidders] = chosen
                 report_progress(chosen, runs)
     finally:

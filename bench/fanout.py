@@ -379,7 +379,7 @@ def render(results: list[Result]) -> str:
         "bid p99 ms",
         "server CPU %",
         "CPU us/frame",
-        "client CPU %",
+        "client CPU % (procs, busiest)",
     ]
     rows = []
     for r in results:
@@ -399,7 +399,7 @@ def render(results: list[Result]) -> str:
                 fmt(r.bid_latency.get("p99_ms"), 1),
                 fmt(r.server_cpu_pct),
                 fmt(r.server_cpu_us_per_frame, 1),
-                f"{fmt(r.client_cpu_pct)} ({r.client_processes}p)",
+                f"{fmt(r.client_cpu_pct)} ({r.client_processes}p, max {fmt(r.client_cpu_max_pct)})",
             ]
         )
     return table(headers, rows, text_columns=2)
@@ -466,7 +466,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.server_env = dict(item.split("=", 1) for item in args.server_env)
     if args.quick:
-        args.watchers, args.duration, args.repeat = [1000], 5.0, 1
+        args.watchers, args.duration, args.repeat = [1000], 4.0, 1
     return args
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 import psutil
@@ -38,7 +38,7 @@ POSTGRES_SERVER = os.environ.get(
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
 BACKENDS = ("sqlite", "postgresql")
 
-Databases = SQLiteDatabases | PostgresDatabases
+Databases: TypeAlias = SQLiteDatabases | PostgresDatabases
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class AppServer:
     @property
     def pid(self) -> int:
         assert self.server.process is not None
-        return self.server.process.pid
+        return int(self.server.process.pid)
 
     def rss(self) -> int:
         return int(psutil.Process(self.pid).memory_info().rss)

@@ -13,7 +13,6 @@ import base64
 import json
 import math
 import multiprocessing as mp
-import os
 import resource
 import time
 from array import array
@@ -220,7 +219,8 @@ class _HttpProtocol(asyncio.Protocol):
 
 
 def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
-    parts, position = [], start
+    parts: list[bytes] = []
+    position = start
     while True:
         line_end = buffer.find(b"\r\n", position)
         if line_end < 0:
@@ -439,7 +439,7 @@ class WatcherProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        transport.write(self.request)
+        self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -588,7 +588,3 @@ def watcher_worker(pipe: Connection, job: WatchJob) -> None:
     use_uvloop()
     stats = asyncio.run(_run_watchers(pipe, job))
     pipe.send(stats)
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1
