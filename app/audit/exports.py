@@ -64,13 +64,15 @@ async def plan_log_export(session: AsyncSession, signer: CheckpointSigner, after
         raise AppError(404, "not_found", f"Event {after} is not in the log.")
     checkpoint = await checkpoint_at(session, signer, until) if until else None
     exported_at = auction.format_time(utcnow())
-    if checkpoint is None:  # an empty log (the genesis hash is its head), or a damaged one
-        checkpoint = signer.sign(until, head_hash).as_json(
-            signer.signer.public_key_b64, exported_at
-        )
+    public_key = signer.signer.public_key_b64
+    # An empty log (the genesis hash is its head), a damaged one, or a head signed with an
+    # earlier key (rotated, or a log imported from a deployment with another): the header names
+    # this server's key, so the checkpoint is signed with it too, now.
+    if checkpoint is None or checkpoint["public_key"] != public_key:
+        checkpoint = signer.sign(until, head_hash).as_json(public_key, exported_at)
     header = encoding.log_header(
         origin=signer.origin,
-        public_key=signer.signer.public_key_b64,
+        public_key=public_key,
         after=after,
         after_hash=after_hash,
         until=until,
