@@ -1,4 +1,4 @@
-"""The ``auction`` command: serve, migrate, create-admin, demo, verify, export-log."""
+"""The ``auction`` command: serve, migrate, create-admin, demo, verify, export-log, import-log."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.audit.imports import ImportReport
 
 cli = typer.Typer(help="Online auctions of village collective assets.", no_args_is_help=True)
 
@@ -239,6 +242,64 @@ async def _export_log(settings: Settings, output: BinaryIO, after: int) -> int:
     finally:
         await engine.dispose()
     return export.until
+
+
+@cli.command("import-log")
+def import_log(
+    file: Annotated[Path, typer.Argument(help="A log .ndjson written by `auction export-log`.")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="The log's key (base64): refuse a file signed with another."),
+    ] = None,
+    keep_accounts: Annotated[
+        bool,
+        typer.Option(help="Keep the database's accounts (restored from a backup, same ids)."),
+    ] = False,
+) -> None:
+    """Restore an exported log into an empty database, verifying it as it goes; rebuild the
+    lots from it. Exit 0 restored, 1 tampered (nothing written), 2 refused or unreadable."""
+    settings = load_settings()
+    check_database(settings, migrate=False)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.audit.keys import load_or_create_signer
+    from app.audit.verifier import Tampered, Unreadable
+    from app.errors import AppError
+
+    try:
+        report = asyncio.run(_import_log(settings, file, public_key, keep_accounts))
+    except Tampered as exc:
+        typer.secho(f"error: {exc}; nothing was imported", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except Unreadable as exc:
+        fail(f"{exc}; nothing was imported")
+    except AppError as exc:
+        fail(f"{exc.code}: {exc.detail}")
+    except SQLAlchemyError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        fail(f"import_failed: the database refused the import ({reason}); nothing was imported")
+    try:
+        server_key: str | None = load_or_create_signer(
+            settings.data_dir, settings.signing_key_file
+        ).public_key_b64
+    except (OSError, ValueError):
+        server_key = None
+    typer.echo(report.summary(server_key))
+
+
+async def _import_log(
+    settings: Settings, file: Path, public_key: str | None, keep_accounts: bool
+) -> ImportReport:
+    from app.audit.imports import import_log as restore
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(settings)
+    try:
+        return await restore(
+            create_sessionmaker(engine), file, public_key=public_key, keep_accounts=keep_accounts
+        )
+    finally:
+        await engine.dispose()
 
 
 @cli.command("signing-key")

@@ -190,8 +190,14 @@ def check_log(
     trusted_key: bytes | None = None,
     replay: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    replayer: Replayer | None = None,
 ) -> Report:
-    """Check a whole-log NDJSON export, line by line in constant memory (but for lot states)."""
+    """Check a whole-log NDJSON export, line by line in constant memory (but for lot states).
+
+    ``lines`` is pulled one line at a time: when the next line is asked for, every line before
+    it has passed every check but the checkpoint's. ``replayer`` (when replaying) receives the
+    lots' states, for a caller that needs them afterwards (``auction import-log``).
+    """
     try:
         header = json.loads(next(lines))
     except (StopIteration, ValueError) as exc:
@@ -208,7 +214,12 @@ def check_log(
         raise Tampered(after + 1, "the header's after_hash is not a hash the log can start from")
     report = Report("log export", public_key=str(header.get("public_key")))
     last_seq, last_hash, trailer = _check_event_lines(
-        lines, after, str(after_hash), report, Replayer() if replay else None, on_progress
+        lines,
+        after,
+        str(after_hash),
+        report,
+        (replayer or Replayer()) if replay else None,
+        on_progress,
     )
     if trailer is None:
         raise Tampered(
