@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     Person,
@@ -140,18 +141,24 @@ async def test_no_bid_is_lost_or_doubled_when_a_process_and_the_database_fail(
         first.stop()
         second.stop()
 
-    async with maker() as session:
-        events = (
-            (
-                await session.execute(
-                    select(EventRecord)
-                    .where(EventRecord.lot_id == lot_id)
-                    .order_by(EventRecord.lot_seq)
+    # The test's own pooled connections died with the restart too (engines do not ping before
+    # use): read the log over fresh ones.
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            events = (
+                (
+                    await session.execute(
+                        select(EventRecord)
+                        .where(EventRecord.lot_id == lot_id)
+                        .order_by(EventRecord.lot_seq)
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
+    finally:
+        await engine.dispose()
     bids = [e for e in events if e.type == "bid_placed"]
     assert len(receipts) > 20
     assert sorted(r["hash"] for r in receipts) == sorted(
