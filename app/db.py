@@ -81,49 +81,64 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 class _InlineConnection(aiosqlite.Connection):
-    """aiosqlite, with only the calls that can wait sent to its thread.
+    """aiosqlite, with only the calls that wait sent to its thread.
 
     aiosqlite runs every call on a thread of its own and wakes the event loop with the answer:
     two thread switches for each statement and fetch, most of the CPU of a bid. Reading and
-    writing pages in SQLite's cache takes microseconds, so those run inline; what waits on
-    another process (taking the write lock) or on the disk (a commit's fsync) still goes to
-    the thread, so the event loop never stalls on it.
+    writing pages in SQLite's cache takes microseconds, so those run inline. What waits still
+    goes to the thread, so the event loop never stalls: a commit (its fsync), and taking the
+    write lock when another process holds it.
     """
 
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self.busy_timeout_ms = busy_timeout_ms
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _may_wait(fn, args):
-            return await super()._execute(fn, *args, **kwargs)
+        name = getattr(fn, "__name__", "")
+        if name == "commit":
+            return await self._on_thread(fn, *args, **kwargs)
+        if name == "execute" and args and str(args[0]).startswith("BEGIN IMMEDIATE"):
+            return await self._begin_immediate(fn, *args)
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
+    async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
-def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    name = getattr(fn, "__name__", "")
-    if name == "commit":
-        return True
-    return bool(name == "execute" and args and str(args[0]).startswith("BEGIN IMMEDIATE"))
+    async def _begin_immediate(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Take the write lock at once if it is free; else wait for it on the thread."""
+        connection = self._conn
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        return await self._on_thread(fn, *args)
 
 
 def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    timeout = settings.sqlite_busy_timeout_ms / 1000
+    busy_timeout = settings.sqlite_busy_timeout_ms
 
     def connect() -> aiosqlite.Connection:
         # check_same_thread=False: the connection is made on aiosqlite's thread, used on both.
         connection = _InlineConnection(
             lambda: sqlite3.connect(
-                database or ":memory:", timeout=timeout, check_same_thread=False
+                database or ":memory:", timeout=busy_timeout / 1000, check_same_thread=False
             ),
-            iter_chunk_size=64,
+            busy_timeout,
         )
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
         return connection
 
     engine = create_async_engine(url, async_creator=connect)
-    busy_timeout = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _: Any) -> None:

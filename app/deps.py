@@ -14,6 +14,7 @@ from app.accounts.security import read_token
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import AppError, Forbidden, Unauthorized
+from app.runtime import Runtime
 
 SESSION_COOKIE = "auction_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -47,6 +48,24 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
+async def active_user(
+    runtime: Runtime, maker: async_sessionmaker[AsyncSession], user_id: int
+) -> User | None:
+    """The active user ``user_id``, from the runtime's short-lived cache or the database.
+
+    Read in a short session of its own, so a request's unit of work stays untouched until it
+    writes.
+    """
+    user = runtime.users.get(user_id)
+    if user is None:
+        async with maker() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            return None
+        runtime.users.put(user)
+    return user if user.is_active else None
+
+
 async def _optional_user(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> User | None:
@@ -69,10 +88,8 @@ async def _optional_user(
             sent = str((await request.form()).get("csrf_token", ""))
         if sent != claims.csrf:
             raise AppError(403, "csrf_failed", "The form has expired; reload the page and retry.")
-    # A short session of its own: the request's unit of work stays untouched until it writes.
-    async with get_sessionmaker(request)() as session:
-        user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
+    user = await active_user(request.app.state.runtime, get_sessionmaker(request), claims.user_id)
+    if user is None:
         raise Unauthorized("This account no longer exists or is disabled.", "invalid_token")
     request.state.user = user
     return user

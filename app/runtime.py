@@ -7,10 +7,12 @@ two apps in one process (as in tests) never share it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from weakref import WeakValueDictionary
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,9 @@ from app.auction import LotState
 from app.audit.keys import LogSigner, load_or_create_signer
 from app.config import Settings
 from app.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.accounts.models import User
 
 EventListener = Callable[[int, list[Any]], Awaitable[None]]
 
@@ -45,6 +50,54 @@ class StateCache:
             self._states.popitem(last=False)
 
 
+class UserCache:
+    """Signed-in users by id, kept a few seconds so a request does not read its user again.
+
+    Role, village and name never change through the service; an account disabled in the
+    database is refused again within ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, capacity: int = 10_000) -> None:
+        self.ttl_s, self.capacity = ttl_s, capacity
+        self._users: OrderedDict[int, tuple[float, User]] = OrderedDict()
+
+    def get(self, user_id: int) -> User | None:
+        entry = self._users.get(user_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user: User) -> None:
+        self._users[user.id] = (time.monotonic() + self.ttl_s, user)
+        self._users.move_to_end(user.id)
+        while len(self._users) > self.capacity:
+            self._users.popitem(last=False)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """At most ``capacity`` entries; the least recently used go first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
 @dataclass
 class Runtime:
     single_writer: bool
@@ -52,7 +105,14 @@ class Runtime:
     signer: LogSigner
     metrics: Metrics = field(default_factory=Metrics)
     states: StateCache = field(default_factory=StateCache)
+    users: UserCache = field(default_factory=UserCache)
+    bidder_numbers: LruCache[tuple[int, int], str] = field(
+        default_factory=lambda: LruCache(100_000)
+    )
+    """Approved bidders' numbers by (lot id, user id): approvals are final, numbers stable."""
     scheduler_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduler_sleeps_until: datetime | None = None
+    """When the scheduler will look next (None: it is busy with a pass)."""
     listeners: list[EventListener] = field(default_factory=list)
     watcher_count: Callable[[int], int] = lambda lot_id: 0
     """How many sockets watch a lot in this process (set by the live hub)."""
@@ -65,6 +125,12 @@ class Runtime:
             lock = asyncio.Lock()
             self._locks[key] = lock
         return lock
+
+    def due_at(self, due: datetime | None) -> None:
+        """A lot became due at ``due``: wake the scheduler if it would look only later."""
+        sleeps_until = self.scheduler_sleeps_until
+        if due is not None and (sleeps_until is None or due < sleeps_until):
+            self.scheduler_wakeup.set()  # if it is busy now, one more pass looks again
 
     async def publish(self, lot_id: int, records: list[Any]) -> None:
         for listener in self.listeners:

@@ -17,6 +17,8 @@ from app.audit import chain
 from app.audit.models import EventRecord, LogHead
 from app.lots.models import Registration
 
+_LOCK_HEAD = select(LogHead).with_for_update()
+
 
 async def append_events(
     session: AsyncSession,
@@ -34,7 +36,7 @@ async def append_events(
     """
     if not events:
         return []
-    head = (await session.execute(select(LogHead).with_for_update())).scalar_one()
+    head = (await session.execute(_LOCK_HEAD)).scalar_one()
     records = []
     prev_hash, seq, lot_seq = head.hash, head.seq, last_lot_seq
     lot_prev_hash = None if lot_id is None else (lot_head_hash or chain.GENESIS_HASH)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,27 +49,37 @@ async def run_due(maker: async_sessionmaker[AsyncSession]) -> int:
     return changed
 
 
-async def seconds_until_next(maker: async_sessionmaker[AsyncSession], longest: float) -> float:
+async def next_due_at(maker: async_sessionmaker[AsyncSession]) -> datetime | None:
     async with maker() as session:
         next_due = (await session.execute(select(func.min(Lot.next_due_at)))).scalar_one_or_none()
-    if next_due is None:
-        return longest
-    if next_due.tzinfo is None:  # SQLite's MIN() loses the column's type
-        next_due = next_due.replace(tzinfo=utcnow().tzinfo)
-    return min(longest, max(0.0, (next_due - utcnow()).total_seconds()))
+    if next_due is not None and next_due.tzinfo is None:  # SQLite's MIN() loses the column's type
+        next_due = next_due.replace(tzinfo=UTC)
+    return next_due
 
 
 async def run_scheduler(
     maker: async_sessionmaker[AsyncSession], runtime: Runtime, max_sleep_s: float
 ) -> None:
-    """Loop forever: act on what is due, then sleep until the next deadline or a wake-up."""
+    """Loop forever: act on what is due, then sleep until the next deadline or a wake-up.
+
+    A commit in this process wakes it only when it made a lot due earlier than the time it
+    sleeps until (``Runtime.due_at``); deadlines set by other processes are seen within
+    ``max_sleep_s``.
+    """
     while True:
         runtime.scheduler_wakeup.clear()
+        runtime.scheduler_sleeps_until = None  # busy: every commit from now on will be seen
         try:
             await run_due(maker)
-            delay = await seconds_until_next(maker, max_sleep_s)
+            next_due = await next_due_at(maker)
         except Exception:
             logger.exception("scheduler pass failed; retrying")
-            delay = max_sleep_s
+            next_due = None
+        now = utcnow()
+        wake_at = now + timedelta(seconds=max_sleep_s)
+        if next_due is not None and next_due < wake_at:
+            wake_at = max(now, next_due)
+        runtime.scheduler_sleeps_until = wake_at
         with contextlib.suppress(TimeoutError):
+            delay = (wake_at - now).total_seconds()
             await asyncio.wait_for(runtime.scheduler_wakeup.wait(), timeout=delay)

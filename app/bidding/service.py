@@ -6,7 +6,7 @@ import hashlib
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import auction
@@ -27,6 +27,11 @@ MAX_KEY_LENGTH = 100
 PUBLIC_BID_EVENTS = ("bid_placed",)
 """Events that put a bid on the public ladder; sealed bids are not among them until revealed."""
 BID_EVENTS = (*PUBLIC_BID_EVENTS, "raise_withdrawn", "turn_ended")
+
+
+_EARLIER = select(IdempotentRequest.request_hash, IdempotentRequest.response).where(
+    IdempotentRequest.user_id == bindparam("user_id"), IdempotentRequest.key == bindparam("key")
+)
 
 
 def _check_key(key: str | None) -> str:
@@ -102,13 +107,14 @@ async def _place_bid(
     body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})
     request_hash = hashlib.sha256(body).hexdigest()
     # Looked up under the lot's lock: a concurrent retry waits and then finds the first answer.
-    earlier = await session.get(IdempotentRequest, (bidder.id, key))
+    earlier = (await session.execute(_EARLIER, {"user_id": bidder.id, "key": key})).first()
     if earlier is not None:
         if earlier.request_hash != request_hash:
             raise Conflict(
                 "idempotency_key_reused", "This Idempotency-Key was used for another request."
             )
-        return earlier.response
+        response: dict[str, Any] = earlier.response
+        return response
     number = await _bidder_number(session, bidder, lot)
     try:
         outcome = await ledger.execute(

@@ -9,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import Role, User
 from app.accounts.security import read_token
 from app.audit import service as audit_service
-from app.deps import SESSION_COOKIE, LotId
+from app.deps import SESSION_COOKIE, LotId, active_user
 from app.errors import AppError
 from app.live import frames
 from app.live.hub import CLOSE_LAGGING, HEARTBEAT, LAGGING, LiveHub, Watcher
@@ -35,13 +34,14 @@ def _token(websocket: WebSocket) -> str | None:
     return websocket.cookies.get(SESSION_COOKIE)
 
 
-async def _viewer(websocket: WebSocket, session: AsyncSession) -> User | None:
+async def _viewer(websocket: WebSocket) -> User | None:
     token = _token(websocket)
     claims = read_token(websocket.app.state.settings.secret_key, token) if token else None
     if claims is None:
         return None
-    user = await session.get(User, claims.user_id)
-    return user if user is not None and user.is_active else None
+    return await active_user(
+        websocket.app.state.runtime, websocket.app.state.sessionmaker, claims.user_id
+    )
 
 
 @router.websocket("/ws/lots/{lot_id}")
@@ -58,7 +58,7 @@ async def watch_lot(
         return
     hub: LiveHub = websocket.app.state.hub
     async with websocket.app.state.sessionmaker() as session:
-        viewer = await _viewer(websocket, session)
+        viewer = await _viewer(websocket)
         try:
             await lots_service.get_visible_lot(session, viewer, lot_id)
         except AppError:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import auction
@@ -31,6 +31,10 @@ class Outcome:
     records: list[EventRecord]
 
 
+# Built once: composing a statement costs more CPU than SQLite takes to run it.
+_LOCK_LOT = select(Lot).where(Lot.id == bindparam("lot_id")).with_for_update()
+
+
 async def lock_lot(session: AsyncSession, lot_id: int) -> Lot:
     """Lock the lot for a writer; must be the unit of work's first statement.
 
@@ -44,8 +48,7 @@ async def lock_lot(session: AsyncSession, lot_id: int) -> Lot:
     await lock.acquire()
     hold_until_end(session, lock.release)
     await session.connection(execution_options=WRITE_LOCK)
-    query = select(Lot).where(Lot.id == lot_id).with_for_update()
-    lot = (await session.execute(query)).scalar_one_or_none()
+    lot = (await session.execute(_LOCK_LOT, {"lot_id": lot_id})).scalar_one_or_none()
     if lot is None:
         raise NotFound("lot_not_found", f"There is no lot {lot_id}.")
     return lot
@@ -113,11 +116,11 @@ async def record(
         runtime.metrics.events.labels(event.type).inc()
     project(lot, state, records[-1].lot_seq or lot.seq)
     await session.flush()
-    seq, final_state = lot.seq, state
+    seq, final_state, due = lot.seq, state, lot.next_due_at
 
     async def publish() -> None:
         runtime.states.put(lot.id, seq, final_state)
-        runtime.scheduler_wakeup.set()
+        runtime.due_at(due)
         await runtime.publish(lot.id, records)
 
     after_commit(session, publish)

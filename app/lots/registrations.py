@@ -6,7 +6,7 @@ import secrets
 import string
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import auction
@@ -16,6 +16,7 @@ from app.errors import Conflict, Forbidden, NotFound
 from app.lots import ledger
 from app.lots.models import Lot, Registration
 from app.lots.service import actor_of, lock_official_lot, may_see_identities
+from app.runtime import runtime_of
 
 
 async def submit(
@@ -135,12 +136,23 @@ async def list_mine(session: AsyncSession, bidder: User) -> Sequence[tuple[Regis
     return [(registration, lot) for registration, lot in rows.all()]
 
 
+_APPROVED_NUMBER = select(Registration.bidder_number).where(
+    Registration.lot_id == bindparam("lot_id"),
+    Registration.user_id == bindparam("user_id"),
+    Registration.status == "approved",
+)
+
+
 async def approved_number(session: AsyncSession, bidder: User, lot_id: int) -> str | None:
-    found = await session.execute(
-        select(Registration.bidder_number).where(
-            Registration.lot_id == lot_id,
-            Registration.user_id == bidder.id,
-            Registration.status == "approved",
-        )
-    )
-    return found.scalar_one_or_none()
+    """The bidder's number on the lot if they are approved for it.
+
+    An approval is final and its number stable, so the runtime remembers it once found.
+    """
+    numbers = runtime_of(session).bidder_numbers
+    number = numbers.get((lot_id, bidder.id))
+    if number is None:
+        params = {"lot_id": lot_id, "user_id": bidder.id}
+        number = (await session.execute(_APPROVED_NUMBER, params)).scalar_one_or_none()
+        if number is not None:
+            numbers.put((lot_id, bidder.id), number)
+    return number

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from app.accounts.models import Role, User
 from app.accounts.security import read_token
-from app.deps import SESSION_COOKIE, SessionDep, get_settings_dep
+from app.deps import SESSION_COOKIE, SessionDep, active_user, get_sessionmaker, get_settings_dep
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,8 @@ async def _read_viewer(request: Request, session: SessionDep) -> Viewer:
     claims = read_token(get_settings_dep(request).secret_key, token) if token else None
     if claims is None:
         return Viewer(None)
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
+    user = await active_user(request.app.state.runtime, get_sessionmaker(request), claims.user_id)
+    if user is None:
         return Viewer(None)
     return Viewer(user, claims.csrf)
 

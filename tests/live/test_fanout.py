@@ -60,9 +60,17 @@ async def logged_types(maker: async_sessionmaker[AsyncSession], lot_id: int) -> 
 
 
 async def place_bids(
-    client: httpx.AsyncClient, lot_id: int, bidders: list[tuple[Person, str]], count: int
+    client: httpx.AsyncClient,
+    lot_id: int,
+    bidders: list[tuple[Person, str]],
+    count: int,
+    per_second: float,
 ) -> None:
+    """Two bidders taking turns, at most ``per_second`` bids a second (a lively auction)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     for n in range(count):
+        await asyncio.sleep(max(0.0, started + n / per_second - loop.time()))
         person, _ = bidders[n % 2]
         response = await bid(client, lot_id, person, START + n * STEP)
         assert response.status_code == 201, response.text
@@ -90,7 +98,10 @@ async def test_200_reconnecting_watchers_each_see_the_whole_log_exactly_once(
                 asyncio.create_task(w.watch(final, random.choice([None, 7, 25, 60])))
                 for w in watchers
             ]
-            await place_bids(client, lot_id, bidders, 500)
+            # Paced like a lively auction: a watcher hanging up every 7 frames and coming back
+            # follows about 20 events a second here; behind a faster stream it would fall ever
+            # further back, each visit fetching the whole backlog again.
+            await place_bids(client, lot_id, bidders, 500, per_second=10)
             final.seq = (await client.get(f"/api/lots/{lot_id}")).json()["seq"]
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
     finally:
