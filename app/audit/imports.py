@@ -46,6 +46,8 @@ class ImportReport:
         registrations += f"{counts.pending:,} pending"
         if counts.unattributed:
             registrations += f", {counts.unattributed:,} unsettled by the log (left pending)"
+        if not report.events:
+            return "the export holds no events: nothing to import (the log stays empty)"
         lines = [
             f"imported {report.events:,} events (seq 1 to {report.last_seq or 0}), verified: "
             f"chain, checkpoint of size {report.checkpoint.size} signed by {report.public_key}, "
