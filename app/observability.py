@@ -45,6 +45,10 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True  # replaced by app.access below
 
 
+RAW_SEND = "auction.raw_send"
+"""Where a WebSocket scope keeps the server's own ``send`` (see app/live/router.py)."""
+
+
 class RequestContext:
     """Give each HTTP request an id (the client's ``X-Request-ID`` or a new one), echo it in
     the response, and log one access line with the status and duration."""
@@ -73,8 +77,13 @@ class RequestContext:
                 ]
             await send(message)
 
+        if scope["type"] == "websocket":
+            # A socket sends many frames after its handshake: leave its send unwrapped, and
+            # keep the server's own send where the live hub can write to an idle socket.
+            scope[RAW_SEND] = send
+            status = 101
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             access_log.info(
                 "%s %s %s",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,21 @@ LAGGING: Batch = (Delivery(-1, "", {}),)
 HEARTBEAT = -2
 
 
+SendText = Callable[[str], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class DirectLine:
+    """A socket the hub may write to itself, without waking the watcher's own task.
+
+    ``send`` must complete without waiting whenever ``writable()`` says so (the connection's
+    buffer has room), which is what makes writing from the hub's loop safe.
+    """
+
+    send: SendText
+    writable: Callable[[], bool]
+
+
 @dataclass(eq=False)
 class Watcher:
     lot_id: int
@@ -58,6 +73,29 @@ class Watcher:
     lagging: bool = False
     on_lagging: Callable[[], object] | None = None
     """Set by the socket: drop the connection even if a send to it is stuck."""
+    sent: int = 0
+    """The last per-lot seq sent to the socket (by the snapshot, the catch-up or live)."""
+    busy: bool = True
+    """The socket's task is sending: the hub queues for it rather than writing itself."""
+    direct: DirectLine | None = None
+
+    async def deliver(self, batch: Batch) -> None:
+        """Write ``batch`` at once if the socket is idle with room, else queue it."""
+        line = self.direct
+        if line is None or self.busy or self.lagging or not self.queue.empty():
+            self.offer(batch)
+            return
+        if not line.writable():
+            self.offer(batch)
+            return
+        try:
+            for delivery in batch:
+                if delivery.seq == HEARTBEAT or delivery.seq > self.sent:
+                    await line.send(delivery.text)
+                    self.sent = max(self.sent, delivery.seq)
+        except Exception:  # noqa: BLE001 - the socket's task sees the same failure and ends
+            self.direct = None
+            self.offer(batch)
 
     def offer(self, batch: Batch) -> None:
         if self.lagging:
@@ -180,9 +218,11 @@ class LiveHub:
             if not records:
                 continue
             batch = tuple(self._encode(channel.format, record) for record in records)
-            for watcher in channel.watchers:
-                watcher.offer(batch)
             channel.last_seq = batch[-1].seq
+            # Idle sockets are written to from here, one after another: waking a task per
+            # watcher for every event costs more than the write itself.
+            for watcher in tuple(channel.watchers):
+                await watcher.deliver(batch)
 
     @staticmethod
     def _encode(lot_format: str, record: EventRecord) -> Delivery:

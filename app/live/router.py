@@ -16,10 +16,11 @@ from app.audit import service as audit_service
 from app.deps import SESSION_COOKIE, LotId, active_user
 from app.errors import AppError
 from app.live import frames
-from app.live.hub import CLOSE_LAGGING, HEARTBEAT, LAGGING, LiveHub, Watcher
+from app.live.hub import CLOSE_LAGGING, HEARTBEAT, LAGGING, DirectLine, LiveHub, Watcher
 from app.live.personal import TURN_WARNING_S, BidderView
 from app.lots import registrations as registrations_service
 from app.lots import service as lots_service
+from app.observability import RAW_SEND
 
 router = APIRouter()
 
@@ -70,8 +71,8 @@ async def watch_lot(
     watcher = await hub.join(lot_id, number)
     try:
         await websocket.accept()
-        sent = await _catch_up(websocket, lot_id, after, viewer)
-        forwarder = asyncio.create_task(_forward(websocket, watcher, sent))
+        watcher.sent = await _catch_up(websocket, lot_id, after, viewer)
+        forwarder = asyncio.create_task(_forward(websocket, watcher))
         receiver = asyncio.create_task(_receive(websocket))
         # A send stuck on a full connection must not keep a dropped watcher: cancel it.
         watcher.on_lagging = functools.partial(forwarder.cancel, "lagging")
@@ -126,27 +127,53 @@ async def _receive(websocket: WebSocket) -> None:
                 await websocket.send_text(frames.dumps({"type": "pong", "server_time": now}))
 
 
-async def _forward(websocket: WebSocket, watcher: Watcher, sent: int) -> None:
-    """Send what the hub queued for this watcher, skipping what the catch-up already sent."""
+async def _forward(websocket: WebSocket, watcher: Watcher) -> None:
+    """Send what the hub queued for this watcher, skipping what was sent already.
+
+    An anonymous watcher with nothing queued is idle: the hub writes to it directly. A bidder's
+    socket always goes through here, where each event is also turned into personal messages.
+    """
     view = BidderView(watcher.bidder) if watcher.bidder else None
+    if view is None:
+        watcher.direct = _direct_line(websocket)
     try:
         while True:
+            watcher.busy = False
             batch = await watcher.queue.get()
+            watcher.busy = True
             if batch is LAGGING:
                 return
             for delivery in batch:
                 if delivery.seq == HEARTBEAT:
                     await websocket.send_text(delivery.text)
                     continue
-                if delivery.seq <= sent:
-                    continue  # already in the snapshot or the catch-up
+                if delivery.seq <= watcher.sent:
+                    continue  # already in the snapshot, the catch-up or sent by the hub
                 await websocket.send_text(delivery.text)
-                sent = delivery.seq
+                watcher.sent = delivery.seq
                 if view is not None:
                     await _tell_bidder(websocket, view, delivery.event)
     finally:
+        watcher.busy = True
         if view is not None and view.reminder is not None:
             view.reminder.cancel()
+
+
+def _direct_line(websocket: WebSocket) -> DirectLine | None:
+    """The server's own send for this socket, if it can tell whether a write would wait.
+
+    uvicorn's send completes at once while its transport is below the high-water mark (its
+    ``writable`` event is set); with another server the hub keeps queuing for the watcher.
+    """
+    send = websocket.scope.get(RAW_SEND)
+    writable = getattr(getattr(send, "__self__", None), "writable", None)
+    if send is None or not isinstance(writable, asyncio.Event):
+        return None
+
+    async def send_text(text: str) -> None:
+        await send({"type": "websocket.send", "text": text})
+
+    return DirectLine(send_text, writable.is_set)
 
 
 async def _tell_bidder(websocket: WebSocket, view: BidderView, event: dict[str, Any]) -> None:
