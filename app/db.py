@@ -85,9 +85,11 @@ class _InlineConnection(aiosqlite.Connection):
 
     aiosqlite runs every call on a thread of its own and wakes the event loop with the answer:
     two thread switches for each statement and fetch, most of the CPU of a bid. Reading and
-    writing pages in SQLite's cache takes microseconds, so those run inline. What waits still
-    goes to the thread, so the event loop never stalls: a commit (its fsync), and taking the
-    write lock when another process holds it.
+    writing pages in SQLite's cache takes microseconds, so those run inline, with SQLite's busy
+    timeout at zero: a statement that would wait for a lock held elsewhere fails at once with
+    SQLITE_BUSY (changing nothing) and is run again on the thread, where it may wait. Commits
+    (their fsync) always go to the thread. So the event loop never stalls on a lock, not even
+    on one held by another task of the same process.
     """
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
@@ -95,30 +97,28 @@ class _InlineConnection(aiosqlite.Connection):
         self.busy_timeout_ms = busy_timeout_ms
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        name = getattr(fn, "__name__", "")
-        if name == "commit":
-            return await self._on_thread(fn, *args, **kwargs)
-        if name == "execute" and args and str(args[0]).startswith("BEGIN IMMEDIATE"):
-            return await self._begin_immediate(fn, *args)
+        if getattr(fn, "__name__", "") == "commit":
+            return await self._on_thread(self._waiting, fn, *args, **kwargs)
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+        return await self._on_thread(self._waiting, fn, *args, **kwargs)
 
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
-    async def _begin_immediate(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Take the write lock at once if it is free; else wait for it on the thread."""
+    def _waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """On the thread: run ``fn`` allowing SQLite to wait for locks up to the timeout."""
         connection = self._conn
-        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         try:
-            return fn(*args)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                raise
+            return fn(*args, **kwargs)
         finally:
-            connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        return await self._on_thread(fn, *args)
+            connection.execute("PRAGMA busy_timeout=0")
 
 
 def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
@@ -130,9 +130,7 @@ def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     def connect() -> aiosqlite.Connection:
         # check_same_thread=False: the connection is made on aiosqlite's thread, used on both.
         connection = _InlineConnection(
-            lambda: sqlite3.connect(
-                database or ":memory:", timeout=busy_timeout / 1000, check_same_thread=False
-            ),
+            lambda: sqlite3.connect(database or ":memory:", timeout=0, check_same_thread=False),
             busy_timeout,
         )
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
@@ -149,7 +147,9 @@ def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
         # FULL: an accepted bid survives a power cut, not only a crash of the process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        # Zero: a statement meeting a lock is retried on the thread, waiting up to the settings'
+        # timeout there (see _InlineConnection).
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

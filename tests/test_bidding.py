@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -12,10 +13,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from app.accounts.models import Role
 from app.audit import chain
 from app.audit.models import EventRecord
+from app.config import Settings
 from tests.factories import (
     TIMED_LOT,
     Person,
@@ -290,3 +293,29 @@ async def test_the_ladder_keeps_only_the_last_raise_of_a_sequential_turn(
     )
     assert withdrawn.status_code == 201, withdrawn.text
     assert (await client.get(f"/api/lots/{lot_id}/bids")).json() == []
+
+
+async def test_a_write_lock_held_by_another_process_never_stalls_the_server(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """SQLite: while another program holds the write lock, a bid waits for it off the event
+    loop, so the service keeps answering everyone else; then the bid goes through."""
+    if not settings.is_sqlite:
+        pytest.skip("SQLite's file lock; PostgreSQL locks rows")
+    lot_id, _, [(bidder, _), _] = await open_lot(client, app)
+    database = make_url(settings.effective_database_url).database
+    assert database is not None
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. a backup, or `auction` run from a shell
+    try:
+        waiting = asyncio.create_task(bid(client, lot_id, bidder, START))
+        for _ in range(3):
+            assert (await client.get(f"/api/lots/{lot_id}")).status_code == 200
+            assert (await client.get("/healthz")).status_code == 200
+        assert not waiting.done()  # the bid still waits for the lock, and only the bid does
+    finally:
+        other.rollback()
+        other.close()
+    response = await waiting
+    assert response.status_code == 201, response.text
+    assert response.json()["amount_fen"] == START
