@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -95,17 +96,26 @@ class _InlineConnection(aiosqlite.Connection):
     def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self.busy_timeout_ms = busy_timeout_ms
+        self._in_use = threading.Lock()
+        """Held by whichever thread is using the sqlite3 connection: never two at once (a
+        cancelled request can leave a commit running on the thread while SQLAlchemy closes
+        the connection from the event loop)."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") == "commit":
+        if getattr(fn, "__name__", "") in ("commit", "close"):
             return await self._on_thread(self._waiting, fn, *args, **kwargs)
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
+        if not self._in_use.acquire(blocking=False):
+            # The thread is still at work on this connection: queue behind it.
+            return await self._on_thread(self._waiting, fn, *args, **kwargs)
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
+        finally:
+            self._in_use.release()
         return await self._on_thread(self._waiting, fn, *args, **kwargs)
 
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -113,12 +123,14 @@ class _InlineConnection(aiosqlite.Connection):
 
     def _waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """On the thread: run ``fn`` allowing SQLite to wait for locks up to the timeout."""
-        connection = self._conn
-        connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connection.execute("PRAGMA busy_timeout=0")
+        with self._in_use:
+            connection = self._conn
+            connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if getattr(fn, "__name__", "") != "close":
+                    connection.execute("PRAGMA busy_timeout=0")
 
 
 def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:

@@ -1,0 +1,62 @@
+"""The SQLite connection runs statements on the event loop and waits for locks on its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from app.db import _InlineConnection
+
+
+async def test_a_connection_closed_while_its_thread_waits_for_a_lock_closes_after_it(
+    tmp_path: Path,
+) -> None:
+    """A request cancelled while its statement waits for a lock on the thread, then the
+    connection closed from the event loop (as SQLAlchemy does): the two never touch the
+    connection at once (that crashed the process), and the close completes."""
+    path = str(tmp_path / "lock.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+    connection = await _InlineConnection(
+        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
+        busy_timeout_ms=300,
+    )
+    waiting = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))
+    await asyncio.sleep(0.05)  # it met the lock inline and now waits on the thread
+    assert not waiting.done()
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    await connection.close()  # queued behind the waiting statement
+    other.rollback()
+    other.close()
+
+
+async def test_a_statement_meeting_a_lock_waits_for_it_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "lock.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    connection = await _InlineConnection(
+        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
+        busy_timeout_ms=10_000,
+    )
+    try:
+        writing = asyncio.ensure_future(connection.execute("INSERT INTO t VALUES (1)"))
+        ticks = 0
+        while ticks < 5:  # the event loop keeps running while the insert waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not writing.done()
+        other.rollback()
+        await writing
+        assert other.execute("SELECT x FROM t").fetchall() == [(1,)]
+    finally:
+        other.close()
+        await connection.close()
