@@ -28,52 +28,6 @@ if TYPE_CHECKING:
 EventListener = Callable[[int, list[Any]], Awaitable[None]]
 
 
-class StateCache:
-    """The latest committed state of recently used lots, with the sequence number it is at.
-
-    A state is used only if its sequence number equals the lot row's, read under the lot's lock,
-    so a state another process moved on is never trusted; the events since are replayed instead.
-    """
-
-    def __init__(self, capacity: int = 2048) -> None:
-        self.capacity = capacity
-        self._states: OrderedDict[int, tuple[int, LotState]] = OrderedDict()
-
-    def get(self, lot_id: int) -> tuple[int, LotState] | None:
-        """The cached (seq, state); states are immutable, so sharing one is safe."""
-        return self._states.get(lot_id)
-
-    def put(self, lot_id: int, seq: int, state: LotState) -> None:
-        self._states[lot_id] = (seq, state)
-        self._states.move_to_end(lot_id)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
-
-
-class UserCache:
-    """Signed-in users by id, kept a few seconds so a request does not read its user again.
-
-    Role, village and name never change through the service; an account disabled in the
-    database is refused again within ``ttl_s``.
-    """
-
-    def __init__(self, ttl_s: float = 5.0, capacity: int = 10_000) -> None:
-        self.ttl_s, self.capacity = ttl_s, capacity
-        self._users: OrderedDict[int, tuple[float, User]] = OrderedDict()
-
-    def get(self, user_id: int) -> User | None:
-        entry = self._users.get(user_id)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, user: User) -> None:
-        self._users[user.id] = (time.monotonic() + self.ttl_s, user)
-        self._users.move_to_end(user.id)
-        while len(self._users) > self.capacity:
-            self._users.popitem(last=False)
-
-
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -96,6 +50,39 @@ class LruCache(Generic[K, V]):
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+
+
+class StateCache(LruCache[int, tuple[int, LotState]]):
+    """The latest committed state of recently used lots, with the sequence number it is at.
+
+    A state is used only if its sequence number equals the lot row's, read under the lot's lock,
+    so a state another process moved on is never trusted; the events since are replayed instead.
+    States are immutable, so sharing one is safe.
+    """
+
+    def __init__(self, capacity: int = 2048) -> None:
+        super().__init__(capacity)
+
+
+class UserCache:
+    """Signed-in users by id, kept a few seconds so a request does not read its user again.
+
+    Role, village and name never change through the service; an account disabled in the
+    database is refused again within ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, capacity: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self._users: LruCache[int, tuple[float, User]] = LruCache(capacity)
+
+    def get(self, user_id: int) -> User | None:
+        entry = self._users.get(user_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user: User) -> None:
+        self._users.put(user.id, (time.monotonic() + self.ttl_s, user))
 
 
 @dataclass

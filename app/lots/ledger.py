@@ -119,7 +119,7 @@ async def record(
     seq, final_state, due = lot.seq, state, lot.next_due_at
 
     async def publish() -> None:
-        runtime.states.put(lot.id, seq, final_state)
+        runtime.states.put(lot.id, (seq, final_state))
         runtime.due_at(due)
         await runtime.publish(lot.id, records)
 
