@@ -101,8 +101,13 @@ class _InlineConnection(aiosqlite.Connection):
         cancelled request can leave a commit running on the thread while SQLAlchemy closes
         the connection from the event loop)."""
 
+    def _closes_or_commits(self, fn: Callable[..., Any]) -> bool:
+        """The connection's own commit or close (not a cursor's close, which is cheap)."""
+        connection = self._connection
+        return connection is not None and fn in (connection.commit, connection.close)
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") in ("commit", "close"):
+        if self._closes_or_commits(fn):
             return await self._on_thread(self._waiting, fn, *args, **kwargs)
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
@@ -125,12 +130,14 @@ class _InlineConnection(aiosqlite.Connection):
         """On the thread: run ``fn`` allowing SQLite to wait for locks up to the timeout."""
         with self._in_use:
             connection = self._conn
+            if fn == connection.close:
+                return fn(*args, **kwargs)
             connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
             try:
                 return fn(*args, **kwargs)
             finally:
-                if getattr(fn, "__name__", "") != "close":
-                    connection.execute("PRAGMA busy_timeout=0")
+                # Back to zero, or the next statement run inline could stall the event loop.
+                connection.execute("PRAGMA busy_timeout=0")
 
 
 def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:

@@ -60,3 +60,39 @@ async def test_a_statement_meeting_a_lock_waits_for_it_off_the_event_loop(
     finally:
         other.close()
         await connection.close()
+
+
+async def test_the_event_loop_never_waits_for_a_lock_after_a_statement_used_the_thread(
+    tmp_path: Path,
+) -> None:
+    """Once the thread has waited for a lock (or closed a cursor), statements run inline
+    again with no busy timeout: a regression left the timeout set, and the next statement
+    meeting a lock stalled the whole process for the timeout (10 s by default)."""
+    path = str(tmp_path / "lock.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x INTEGER)")
+    connection = await _InlineConnection(
+        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
+        busy_timeout_ms=10_000,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(connection.execute("INSERT INTO t VALUES (1)"))
+        await asyncio.sleep(0.05)
+        other.rollback()
+        await (await first).close()
+
+        other.execute("BEGIN IMMEDIATE")
+        second = asyncio.ensure_future(connection.execute("INSERT INTO t VALUES (2)"))
+        started = loop.time()
+        await asyncio.sleep(0.01)
+        assert loop.time() - started < 2, "the event loop stalled behind a lock"
+        assert not second.done()
+        other.rollback()
+        await (await second).close()
+        assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
+    finally:
+        other.close()
+        await connection.close()
