@@ -118,11 +118,15 @@ class PostgresBroker(_CoalescingBroker):
         super().__init__(hub)
         self.dsn = dsn
         self._connection: asyncpg.Connection | None = None
+        self._in_use = asyncio.Lock()
+        """One statement at a time on the connection: asyncpg refuses a second one in flight
+        (a notify meeting the keepalive failed, and the listener reconnected for nothing)."""
 
     async def _send(self, payload: str) -> None:
         if self._connection is None:
             raise ConnectionError("not connected")
-        await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        async with self._in_use:
+            await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
 
     async def _listen_forever(self) -> None:
         while True:
@@ -133,7 +137,8 @@ class PostgresBroker(_CoalescingBroker):
                 self.hub.resync()  # whatever was announced while we were away
                 while True:
                     await asyncio.sleep(KEEPALIVE_S)
-                    await connection.execute("SELECT 1")
+                    async with self._in_use:
+                        await connection.execute("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect
