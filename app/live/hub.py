@@ -210,14 +210,15 @@ class LiveHub:
             item = await channel.inbox.get()
             try:
                 records = await self._unseen(channel, item)
+                if not records:
+                    continue
+                batch = tuple(self._encode(channel.format, record) for record in records)
             except Exception:
+                # Never let the channel's task die: its watchers would wait for ever.
                 logger.exception("could not read events of lot %s; retrying", channel.lot_id)
                 await asyncio.sleep(0.5)
                 channel.inbox.put_nowait(None)
                 continue
-            if not records:
-                continue
-            batch = tuple(self._encode(channel.format, record) for record in records)
             channel.last_seq = batch[-1].seq
             # Idle sockets are written to from here, one after another: waking a task per
             # watcher for every event costs more than the write itself.

@@ -103,7 +103,16 @@ async def test_200_reconnecting_watchers_each_see_the_whole_log_exactly_once(
             # further back, each visit fetching the whole backlog again.
             await place_bids(client, lot_id, bidders, 500, per_second=10)
             final.seq = (await client.get(f"/api/lots/{lot_id}")).json()["seq"]
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
+            _, late = await asyncio.wait(tasks, timeout=300)
+            if late:
+                stuck = [
+                    f"{w.url} last={w.last_seq} visits={w.connections}"
+                    for w, t in zip(watchers, tasks, strict=True)
+                    if t in late
+                ]
+                for task in late:
+                    task.cancel()
+                pytest.fail(f"{len(late)} watchers never saw seq {final.seq}: {stuck[:10]}")
     finally:
         for server in servers:
             server.stop()
