@@ -66,9 +66,8 @@ async def active_user(
     return user if user.is_active else None
 
 
-async def _optional_user(
-    request: Request, token: Annotated[str | None, Depends(_bearer)]
-) -> User | None:
+async def _signed_in(request: Request, token: str | None) -> User | None:
+    """Who sent the request: by bearer token or session cookie; None if neither was sent."""
     settings = get_settings_dep(request)
     from_cookie = token is None
     token = token or request.cookies.get(SESSION_COOKIE)
@@ -95,14 +94,25 @@ async def _optional_user(
     return user
 
 
-async def _current_user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
+# The dependencies below call plain functions rather than depending on one another: each
+# level of dependencies costs FastAPI a resolution on every request.
+Token = Annotated[str | None, Depends(_bearer)]
+
+
+async def _optional_user(request: Request, token: Token) -> User | None:
+    return await _signed_in(request, token)
+
+
+async def _current_user(request: Request, token: Token) -> User:
+    user = await _signed_in(request, token)
     if user is None:
         raise Unauthorized()
     return user
 
 
 def _role(*roles: Role):  # type: ignore[no-untyped-def]
-    async def check(user: Annotated[User, Depends(_current_user)]) -> User:
+    async def check(request: Request, token: Token) -> User:
+        user = await _current_user(request, token)
         if user.role not in roles:
             raise Forbidden(f"This needs the role {' or '.join(roles)}.")
         return user

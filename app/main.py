@@ -105,9 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext)
     install_error_handlers(app)
     install_problem_openapi(app)
+    # Routes are matched in order: the hottest (placing a bid) first.
+    app.include_router(bidding_router)
     app.include_router(accounts_router)
     app.include_router(lots_router)
-    app.include_router(bidding_router)
     app.include_router(live_router)
     app.include_router(audit_router)
 

@@ -29,8 +29,10 @@ PUBLIC_BID_EVENTS = ("bid_placed",)
 BID_EVENTS = (*PUBLIC_BID_EVENTS, "raise_withdrawn", "turn_ended")
 
 
-_EARLIER = select(IdempotentRequest.request_hash, IdempotentRequest.response).where(
-    IdempotentRequest.user_id == bindparam("user_id"), IdempotentRequest.key == bindparam("key")
+# On the table, not the entity: a Core statement skips the ORM's per-statement work.
+_IDEMPOTENT = IdempotentRequest.__table__.c
+_EARLIER = select(_IDEMPOTENT.request_hash, _IDEMPOTENT.response).where(
+    _IDEMPOTENT.user_id == bindparam("user_id"), _IDEMPOTENT.key == bindparam("key")
 )
 
 
@@ -45,8 +47,8 @@ def _check_key(key: str | None) -> str:
     return key
 
 
-async def _bidder_number(session: AsyncSession, bidder: User, lot: Lot) -> str:
-    number = await registrations_service.approved_number(session, bidder, lot.id)
+async def _bidder_number(session: AsyncSession, bidder: User, lot_id: int) -> str:
+    number = await registrations_service.approved_number(session, bidder, lot_id)
     if number is None:
         raise AppError(403, "bidder_not_qualified", "You are not an approved bidder of this lot.")
     return number
@@ -103,7 +105,7 @@ async def _place_bid(
     session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
 ) -> dict[str, Any]:
     key = _check_key(key)
-    lot = await ledger.lock_lot(session, lot_id)
+    seq = await ledger.lock(session, lot_id)
     body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})
     request_hash = hashlib.sha256(body).hexdigest()
     # Looked up under the lot's lock: a concurrent retry waits and then finds the first answer.
@@ -115,16 +117,19 @@ async def _place_bid(
             )
         response: dict[str, Any] = earlier.response
         return response
-    number = await _bidder_number(session, bidder, lot)
+    number = await _bidder_number(session, bidder, lot_id)
+    # Most bids on a busy lot lose a race and are refused: that takes only the lock, the
+    # state kept in memory and the rules. The lot's row is read when there is news to record.
+    state = await ledger.state_at(session, lot_id, seq)
     try:
-        outcome = await ledger.execute(
-            session, lot, _command(number, request), actor=actor_of(bidder)
-        )
+        events = ledger.decide(state, _command(number, request))
     except auction.RuleViolation as exc:
         # The standing the bid was judged against, so the bidder can try again at once.
         raise rule_error(
-            exc, current_price_fen=lot.current_price_fen, leader=lot.leader, seq=lot.seq
+            exc, current_price_fen=state.current_price_fen, leader=state.leader, seq=seq
         ) from None
+    lot = await ledger.locked_lot(session, lot_id)
+    outcome = await ledger.record(session, lot, state, events, actor=actor_of(bidder))
     answer = receipt(session, outcome.records[0], number, request)
     session.add(
         IdempotentRequest(
@@ -141,7 +146,7 @@ async def _place_bid(
 
 async def decide_priority(session: AsyncSession, holder: User, lot_id: int, match: bool) -> Lot:
     lot = await ledger.lock_lot(session, lot_id)
-    number = await _bidder_number(session, holder, lot)
+    number = await _bidder_number(session, holder, lot_id)
     command = auction.PriorityDecision(number, match)
     await ledger.execute(session, lot, command, actor=actor_of(holder))
     return lot
