@@ -14,7 +14,6 @@ from app import auction
 from app.accounts.models import User
 from app.bidding import service as bidding
 from app.bidding.schemas import BidRequest
-from app.db import transaction
 from app.errors import AppError
 from app.lots.models import Lot, Registration
 
@@ -59,8 +58,7 @@ async def run_simulated_bidders(
             continue
         user, _ = random.choice(eager)
         try:
-            async with transaction(maker) as session:
-                request = BidRequest(amount_fen=amount)
-                await bidding.place_bid(session, user, lot_id, request, secrets.token_hex(8))
+            request = BidRequest(amount_fen=amount)
+            await bidding.place_bid(maker, user, lot_id, request, secrets.token_hex(8))
         except (AppError, auction.RuleViolation) as exc:
             logger.info("demo --live: a simulated bid was refused: %s", exc)

@@ -168,10 +168,9 @@ class Demo:
             )
 
     async def bid(self, lot_id: int, bidder: str, amount_fen: int, key: str) -> None:
-        async with transaction(self.maker) as session:
-            await bidding.place_bid(
-                session, self.users[bidder], lot_id, BidRequest(amount_fen=amount_fen), key
-            )
+        await bidding.place_bid(
+            self.maker, self.users[bidder], lot_id, BidRequest(amount_fen=amount_fen), key
+        )
 
 
 async def create_demo_lots(maker: async_sessionmaker[AsyncSession]) -> None:

@@ -44,6 +44,8 @@ LotId = Annotated[int, Path(ge=1, le=MAX_ID, description="The lot's id.")]
 RegistrationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The registration's id.")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+"""For a use case that runs its own units of work (placing a bid, decided in batches)."""
 # scope="function": the commit happens before the response is sent, never after it.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 

@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await runtime.bid_queues.close()
             await broker.close()
             await hub.close()
             await engine.dispose()

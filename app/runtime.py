@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from weakref import WeakValueDictionary
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auction import LotState
 from app.audit.keys import LogSigner, load_or_create_signer
+from app.bidding.batching import BidQueues
 from app.config import Settings
 from app.metrics import Metrics
 
@@ -97,6 +98,8 @@ class Runtime:
         default_factory=lambda: LruCache(100_000)
     )
     """Approved bidders' numbers by (lot id, user id): approvals are final, numbers stable."""
+    bid_queues: BidQueues = field(default_factory=BidQueues)
+    """Bids waiting for their lot's next batch."""
     scheduler_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler_sleeps_until: datetime | None = None
     """When the scheduler will look next (None: it is busy with a pass)."""
@@ -131,6 +134,8 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def runtime_of(session: AsyncSession) -> Runtime:
-    runtime: Runtime = session.info["runtime"]
+def runtime_of(source: AsyncSession | async_sessionmaker[AsyncSession]) -> Runtime:
+    """The process's runtime, carried in the ``info`` of every session (and of their maker)."""
+    info = source.info if isinstance(source, AsyncSession) else source.kw["info"]
+    runtime: Runtime = info["runtime"]
     return runtime

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from app.bidding import service
 from app.bidding.schemas import BidRequest, PriorityRequest, Receipt
-from app.deps import BidderUser, LotId, OptionalUser, SessionDep
+from app.deps import BidderUser, LotId, OptionalUser, SessionDep, Sessions
 from app.errors import AppError
 from app.lots import service as lots_service
 from app.lots.schemas import LotSnapshot, PublicBid
@@ -41,7 +41,7 @@ async def place_bid(
     lot_id: LotId,
     body: BidRequest,
     bidder: BidderUser,
-    session: SessionDep,
+    maker: Sessions,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Bid (or keep / withdraw on a sequential turn); the answer is a signed receipt.
@@ -49,7 +49,7 @@ async def place_bid(
     Send a new ``Idempotency-Key`` with each bid and the same one when retrying it: a retry
     returns the first receipt and bids nothing.
     """
-    return await service.place_bid(session, bidder, lot_id, body, idempotency_key)
+    return await service.place_bid(maker, bidder, lot_id, body, idempotency_key)
 
 
 @router.get("/lots/{lot_id}/bids", response_model=list[PublicBid])

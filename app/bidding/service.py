@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import auction
 from app.accounts.models import User
 from app.audit import chain
 from app.audit import service as audit_service
 from app.audit.models import EventRecord
+from app.bidding.batching import PendingBid
 from app.bidding.models import IdempotentRequest
 from app.bidding.schemas import BidRequest
+from app.db import transaction
 from app.errors import AppError, Conflict, rule_error
 from app.lots import ledger
 from app.lots import registrations as registrations_service
@@ -31,9 +35,17 @@ BID_EVENTS = (*PUBLIC_BID_EVENTS, "raise_withdrawn", "turn_ended")
 
 # On the table, not the entity: a Core statement skips the ORM's per-statement work.
 _IDEMPOTENT = IdempotentRequest.__table__.c
-_EARLIER = select(_IDEMPOTENT.request_hash, _IDEMPOTENT.response).where(
-    _IDEMPOTENT.user_id == bindparam("user_id"), _IDEMPOTENT.key == bindparam("key")
+_EARLIER = select(
+    _IDEMPOTENT.user_id, _IDEMPOTENT.key, _IDEMPOTENT.request_hash, _IDEMPOTENT.response
 )
+
+
+def _key_reused() -> AppError:
+    return Conflict("idempotency_key_reused", "This Idempotency-Key was used for another request.")
+
+
+def _not_qualified() -> AppError:
+    return AppError(403, "bidder_not_qualified", "You are not an approved bidder of this lot.")
 
 
 def _check_key(key: str | None) -> str:
@@ -50,7 +62,7 @@ def _check_key(key: str | None) -> str:
 async def _bidder_number(session: AsyncSession, bidder: User, lot_id: int) -> str:
     number = await registrations_service.approved_number(session, bidder, lot_id)
     if number is None:
-        raise AppError(403, "bidder_not_qualified", "You are not an approved bidder of this lot.")
+        raise _not_qualified()
     return number
 
 
@@ -85,13 +97,26 @@ def receipt(
 
 
 async def place_bid(
-    session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
+    maker: async_sessionmaker[AsyncSession],
+    bidder: User,
+    lot_id: int,
+    request: BidRequest,
+    key: str | None,
 ) -> dict[str, Any]:
-    """Place a bid once: a retry with the same Idempotency-Key returns the first receipt."""
-    metrics = runtime_of(session).metrics
+    """Place a bid once: a retry with the same Idempotency-Key returns the first receipt.
+
+    The bid joins the lot's queue and is decided with the others of its batch, in the order
+    they came (see ``batching``); the answer comes once that batch has committed.
+    """
+    runtime = runtime_of(maker)
+    metrics = runtime.metrics
     started = time.perf_counter()
     try:
-        answer = await _place_bid(session, bidder, lot_id, request, key)
+        body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})
+        pending = PendingBid(bidder, request, _check_key(key), hashlib.sha256(body).hexdigest())
+        answer = await runtime.bid_queues.submit(
+            lot_id, pending, functools.partial(_decide_batch, maker)
+        )
     except AppError as exc:
         metrics.bids.labels(exc.code).inc()
         raise
@@ -101,47 +126,68 @@ async def place_bid(
     return answer
 
 
-async def _place_bid(
-    session: AsyncSession, bidder: User, lot_id: int, request: BidRequest, key: str | None
-) -> dict[str, Any]:
-    key = _check_key(key)
-    seq = await ledger.lock(session, lot_id)
-    body = chain.canonical_json({"lot_id": lot_id, **request.model_dump()})
-    request_hash = hashlib.sha256(body).hexdigest()
-    # Looked up under the lot's lock: a concurrent retry waits and then finds the first answer.
-    earlier = (await session.execute(_EARLIER, {"user_id": bidder.id, "key": key})).first()
-    if earlier is not None:
-        if earlier.request_hash != request_hash:
-            raise Conflict(
-                "idempotency_key_reused", "This Idempotency-Key was used for another request."
-            )
-        response: dict[str, Any] = earlier.response
-        return response
-    number = await _bidder_number(session, bidder, lot_id)
-    # Most bids on a busy lot lose a race and are refused: that takes only the lock, the
-    # state kept in memory and the rules. The lot's row is read when there is news to record.
-    state = await ledger.state_at(session, lot_id, seq)
+async def _decide_batch(
+    maker: async_sessionmaker[AsyncSession], lot_id: int, batch: list[PendingBid]
+) -> None:
+    """Decide ``batch`` in one unit of work; every bid is answered after its commit."""
+    outcomes: Sequence[dict[str, Any] | Exception]
     try:
-        events = ledger.decide(state, _command(number, request))
-    except auction.RuleViolation as exc:
-        # The standing the bid was judged against, so the bidder can try again at once.
-        raise rule_error(
-            exc, current_price_fen=state.current_price_fen, leader=state.leader, seq=seq
-        ) from None
-    lot = await ledger.locked_lot(session, lot_id)
-    outcome = await ledger.record(session, lot, state, events, actor=actor_of(bidder))
-    answer = receipt(session, outcome.records[0], number, request)
-    session.add(
-        IdempotentRequest(
-            user_id=bidder.id,
-            key=key,
-            lot_id=lot.id,
-            request_hash=request_hash,
-            status_code=201,
-            response=answer,
-        )
+        async with transaction(maker) as session:
+            outcomes = await _decide_all(session, lot_id, batch)
+    except Exception as exc:  # noqa: BLE001 - nothing was written: every bid gets the failure
+        outcomes = [exc] * len(batch)
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        pending.settle(outcome)
+
+
+async def _decide_all(
+    session: AsyncSession, lot_id: int, batch: list[PendingBid]
+) -> list[dict[str, Any] | Exception]:
+    seq = await ledger.lock(session, lot_id)
+    # Looked up under the lot's lock: a concurrent retry waits and then finds the first answer.
+    pairs = [(pending.bidder.id, pending.key) for pending in batch]
+    rows = await session.execute(
+        _EARLIER.where(tuple_(_IDEMPOTENT.user_id, _IDEMPOTENT.key).in_(pairs))
     )
-    return answer
+    earlier = {(row.user_id, row.key): (row.request_hash, row.response) for row in rows}
+    state = await ledger.state_at(session, lot_id, seq)
+    lot: Lot | None = None
+    outcomes: list[dict[str, Any] | Exception] = []
+    for pending in batch:
+        bidder, request = pending.bidder, pending.request
+        first = earlier.get((bidder.id, pending.key))
+        if first is not None:
+            same = first[0] == pending.request_hash
+            outcomes.append(first[1] if same else _key_reused())
+            continue
+        number = await registrations_service.approved_number(session, bidder, lot_id)
+        if number is None:
+            outcomes.append(_not_qualified())
+            continue
+        try:
+            events = ledger.decide(state, _command(number, request))
+        except auction.RuleViolation as exc:
+            # The standing the bid was judged against, so the bidder can try again at once.
+            standing = {"current_price_fen": state.current_price_fen, "leader": state.leader}
+            outcomes.append(rule_error(exc, **standing, seq=seq))
+            continue
+        lot = lot or await ledger.locked_lot(session, lot_id)
+        outcome = await ledger.record(session, lot, state, events, actor=actor_of(bidder))
+        state, seq = outcome.state, lot.seq
+        answer = receipt(session, outcome.records[0], number, request)
+        session.add(
+            IdempotentRequest(
+                user_id=bidder.id,
+                key=pending.key,
+                lot_id=lot_id,
+                request_hash=pending.request_hash,
+                status_code=201,
+                response=answer,
+            )
+        )
+        earlier[(bidder.id, pending.key)] = (pending.request_hash, answer)
+        outcomes.append(answer)
+    return outcomes
 
 
 async def decide_priority(session: AsyncSession, holder: User, lot_id: int, match: bool) -> Lot:
