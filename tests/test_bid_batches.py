@@ -4,7 +4,7 @@ with its own answer, and exactly what deciding them one after another would give
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.accounts.models import User
 from app.audit.models import EventRecord
 from app.bidding import service
+from app.bidding.batching import BidQueues, PendingBid
 from app.bidding.schemas import BidRequest
 from app.errors import AppError
 from tests.test_bidding import START, STEP, event_count, open_lot
@@ -135,3 +136,27 @@ async def test_a_failing_batch_writes_nothing_and_tells_every_bidder(
     monkeypatch.undo()
     retried = await _together(app, [(chen_user, START, "f1")], lot_id)
     assert retried[0]["amount_fen"] == START
+
+
+async def test_bids_waiting_when_the_server_stops_are_told_to_send_again() -> None:
+    queues = BidQueues()
+    started = asyncio.Event()
+
+    async def stuck(lot_id: int, batch: list[PendingBid]) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a batch still writing when the server stops
+
+    request = BidRequest(amount_fen=START)
+    bids = [PendingBid(cast(User, None), request, key, key) for key in ("in-batch", "waiting")]
+    first = asyncio.ensure_future(queues.submit(7, bids[0], stuck))
+    await started.wait()
+    second = asyncio.ensure_future(queues.submit(7, bids[1], stuck))
+    await asyncio.sleep(0)
+
+    await queues.close()
+
+    async with asyncio.timeout(5):  # nobody is left waiting
+        answers = await asyncio.gather(first, second, return_exceptions=True)
+    for answer in answers:
+        assert isinstance(answer, AppError)
+        assert (answer.status, answer.code) == (503, "bid_not_decided")

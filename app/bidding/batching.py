@@ -25,11 +25,14 @@ MAX_BATCH = 64
 """Bids decided in one transaction at most; the rest wait for the next one."""
 
 Answer = dict[str, Any]
-NOT_DECIDED = AppError(
-    503,
-    "bid_not_decided",
-    "The server stopped before deciding this bid; send it again with the same Idempotency-Key.",
-)
+
+
+def not_decided() -> AppError:
+    return AppError(
+        503,
+        "bid_not_decided",
+        "The server stopped before deciding this bid; send it again with the same Idempotency-Key.",
+    )
 
 
 @dataclass(eq=False, slots=True)
@@ -83,12 +86,18 @@ class BidQueues:
                 batch, queue.waiting = queue.waiting[:MAX_BATCH], queue.waiting[MAX_BATCH:]
                 # A request that went away before its batch began bids nothing.
                 batch = [bid for bid in batch if not bid.answer.done()]
-                if batch:
+                if not batch:
+                    continue
+                try:
                     await decide(queue.lot_id, batch)
+                except BaseException:
+                    for bid in batch:  # cancelled (shutdown): nobody may wait for ever
+                        bid.settle(not_decided())
+                    raise
         finally:
             queue.drainer = None
             for bid in queue.waiting:  # only if the drainer itself was cancelled
-                bid.settle(NOT_DECIDED)
+                bid.settle(not_decided())
             queue.waiting.clear()
             if self._queues.get(queue.lot_id) is queue:
                 del self._queues[queue.lot_id]
