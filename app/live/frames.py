@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from websockets.frames import Frame, Opcode
+
 from app import auction
 from app.audit.models import EventRecord
 
@@ -18,6 +20,12 @@ def _default(value: object) -> str:
     if isinstance(value, datetime):
         return auction.format_time(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def wire(text: str) -> bytes:
+    """``text`` as a complete WebSocket text frame, ready for any socket: a server's frames
+    are not masked, so every watcher gets the very same bytes."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
 
 
 def public_event(lot_format: str, record: EventRecord) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +37,13 @@ CLOSE_RESTARTING = 1012
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One event for watchers: its per-lot seq, its frame text, and its public form."""
+    """One event for watchers: its per-lot seq, its frame text, its public form, and the text as
+    a WebSocket frame on the wire."""
 
     seq: int
     text: str
     event: dict[str, Any]
+    wire: bytes = b""
 
 
 Batch = tuple[Delivery, ...]
@@ -49,18 +51,15 @@ LAGGING: Batch = (Delivery(-1, "", {}),)
 HEARTBEAT = -2
 
 
-SendText = Callable[[str], Awaitable[None]]
-
-
 @dataclass(eq=False)
 class DirectLine:
     """A socket the hub may write to itself, without waking the watcher's own task.
 
-    ``send`` must complete without waiting whenever ``writable()`` says so (the connection's
-    buffer has room), which is what makes writing from the hub's loop safe.
+    ``write`` puts a complete frame on the connection at once, or returns False if the
+    connection is closing; ``writable()`` says whether its buffer has room.
     """
 
-    send: SendText
+    write: Callable[[bytes], bool]
     writable: Callable[[], bool]
 
 
@@ -79,8 +78,9 @@ class Watcher:
     """The socket's task is sending: the hub queues for it rather than writing itself."""
     direct: DirectLine | None = None
 
-    async def deliver(self, batch: Batch) -> None:
-        """Write ``batch`` at once if the socket is idle with room, else queue it."""
+    def deliver(self, batch: Batch, wire: bytes) -> None:
+        """Write ``batch`` (whose frames are ``wire``) at once if the socket is idle with room,
+        else queue it."""
         line = self.direct
         if line is None or self.busy or self.lagging or not self.queue.empty():
             self.offer(batch)
@@ -88,14 +88,14 @@ class Watcher:
         if not line.writable():
             self.offer(batch)
             return
-        try:
-            for delivery in batch:
-                if delivery.seq == HEARTBEAT or delivery.seq > self.sent:
-                    await line.send(delivery.text)
-                    self.sent = max(self.sent, delivery.seq)
-        except Exception:  # noqa: BLE001 - the socket's task sees the same failure and ends
+        if batch[0].seq <= self.sent:  # its catch-up already sent some: only what follows
+            wire = b"".join(delivery.wire for delivery in batch if delivery.seq > self.sent)
+        if wire and not line.write(wire):
+            # Closing: the socket's own task sees it and ends.
             self.direct = None
             self.offer(batch)
+            return
+        self.sent = max(self.sent, batch[-1].seq)
 
     def offer(self, batch: Batch) -> None:
         if self.lagging:
@@ -207,9 +207,13 @@ class LiveHub:
 
     async def _run(self, channel: LotChannel) -> None:
         while True:
-            item = await channel.inbox.get()
+            # Everything that arrived while the last batch went out goes out together: under
+            # load each socket then gets one write for several events, not one per event.
+            items = [await channel.inbox.get()]
+            while not channel.inbox.empty():
+                items.append(channel.inbox.get_nowait())
             try:
-                records = await self._unseen(channel, item)
+                records = await self._unseen(channel, items)
                 if not records:
                     continue
                 batch = tuple(self._encode(channel.format, record) for record in records)
@@ -220,27 +224,42 @@ class LiveHub:
                 channel.inbox.put_nowait(None)
                 continue
             channel.last_seq = batch[-1].seq
-            # Idle sockets are written to from here, one after another: waking a task per
-            # watcher for every event costs more than the write itself.
+            # Idle sockets are written to from here, one after another, with the same bytes:
+            # waking a task per watcher for every event costs more than the write itself.
+            wire = b"".join(delivery.wire for delivery in batch)
             for watcher in tuple(channel.watchers):
-                await watcher.deliver(batch)
+                watcher.deliver(batch, wire)
 
     @staticmethod
     def _encode(lot_format: str, record: EventRecord) -> Delivery:
         event = frames.public_event(lot_format, record)
         text = frames.dumps({"type": "event", "seq": record.lot_seq, "event": event})
-        return Delivery(record.lot_seq or 0, text, event)
+        return Delivery(record.lot_seq or 0, text, event, frames.wire(text))
 
     async def _unseen(
-        self, channel: LotChannel, item: Sequence[EventRecord] | int | None
+        self, channel: LotChannel, items: list[Sequence[EventRecord] | int | None]
     ) -> Sequence[EventRecord]:
-        if isinstance(item, int) and item <= channel.last_seq:
-            return []
-        if not isinstance(item, int) and item is not None:
-            if not item or (item[-1].lot_seq or 0) <= channel.last_seq:
-                return []
-            if item[0].lot_seq == channel.last_seq + 1:
-                return item
+        """The events after the channel's last one: from this process's commits when they
+        follow on without a gap, else read from the database."""
+        last = channel.last_seq
+        in_hand: list[EventRecord] = []
+        look = False
+        announced = 0
+        for item in items:
+            if item is None:
+                look = True
+            elif isinstance(item, int):
+                announced = max(announced, item)
+            else:
+                for record in item:
+                    seq = record.lot_seq or 0
+                    if seq == last + 1:
+                        in_hand.append(record)
+                        last = seq
+                    elif seq > last:
+                        look = True  # a gap: something committed elsewhere came in between
+        if not look and announced <= last:
+            return in_hand
         async with self.maker() as session:
             records = await audit_service.lot_events(
                 session, channel.lot_id, after_lot_seq=channel.last_seq

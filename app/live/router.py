@@ -160,20 +160,27 @@ async def _forward(websocket: WebSocket, watcher: Watcher) -> None:
 
 
 def _direct_line(websocket: WebSocket) -> DirectLine | None:
-    """The server's own send for this socket, if it can tell whether a write would wait.
+    """A line from the hub straight to this socket's transport, if the server allows one.
 
-    uvicorn's send completes at once while its transport is below the high-water mark (its
-    ``writable`` event is set); with another server the hub keeps queuing for the watcher.
+    With uvicorn's WebSocket protocol, the hub can see whether the transport has room (its
+    ``writable`` event) and write a prepared frame to it, as the protocol's own send would;
+    with another server the hub keeps queuing for the watcher.
     """
-    send = websocket.scope.get(RAW_SEND)
-    writable = getattr(getattr(send, "__self__", None), "writable", None)
-    if send is None or not isinstance(writable, asyncio.Event):
+    protocol: Any = getattr(websocket.scope.get(RAW_SEND), "__self__", None)
+    writable = getattr(protocol, "writable", None)
+    transport: Any = getattr(protocol, "transport", None)
+    if not isinstance(writable, asyncio.Event) or not hasattr(protocol, "close_sent"):
+        return None
+    if not callable(getattr(transport, "write", None)):
         return None
 
-    async def send_text(text: str) -> None:
-        await send({"type": "websocket.send", "text": text})
+    def write(frame: bytes) -> bool:
+        if protocol.close_sent or transport.is_closing():
+            return False
+        transport.write(frame)
+        return True
 
-    return DirectLine(send_text, writable.is_set)
+    return DirectLine(write, writable.is_set)
 
 
 async def _tell_bidder(websocket: WebSocket, view: BidderView, event: dict[str, Any]) -> None:
