@@ -1,7 +1,10 @@
-"""The database's limit for bids: the statements of one accepted bid, straight over the driver
-(aiosqlite or asyncpg), with no web layer, no ORM and no auction rules.
+"""The database's limit for bids decided one transaction each: the statements of one accepted
+bid, straight over the driver (aiosqlite or asyncpg), with no web layer, no ORM and no auction
+rules.
 
-It mirrors what ``app.bidding.service.place_bid`` does per bid (traced with SQLAlchemy's echo):
+It mirrors what ``app.bidding.service.place_bid`` did per bid before bids were decided in
+batches (traced with SQLAlchemy's echo); the app now goes past this limit by sharing one
+transaction among the bids that arrive together:
 
     auth session      BEGIN; SELECT users (by id); ROLLBACK
     unit of work      BEGIN IMMEDIATE (SQLite) / BEGIN (PostgreSQL)
