@@ -11,12 +11,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.accounts.models import User
+from app.accounts.models import Role, User
 from app.audit.models import EventRecord
 from app.bidding import service
 from app.bidding.batching import BidQueues, PendingBid
 from app.bidding.schemas import BidRequest
 from app.errors import AppError
+from tests.factories import approve_bidder, create_lot, lifecycle, make_person
 from tests.test_bidding import START, STEP, event_count, open_lot
 
 
@@ -131,7 +132,8 @@ async def test_a_failing_batch_writes_nothing_and_tells_every_bidder(
         app, [(chen_user, START, "f1"), (li_user, START + STEP, "f2")], lot_id
     )
 
-    assert all(isinstance(a, RuntimeError) for a in answers)
+    assert all(isinstance(a, AppError) and a.code == "bid_not_decided" for a in answers)
+    assert answers[0] is not answers[1]  # each request raises its own error
     assert await event_count(app) == before
     monkeypatch.undo()
     retried = await _together(app, [(chen_user, START, "f1")], lot_id)
@@ -160,3 +162,57 @@ async def test_bids_waiting_when_the_server_stops_are_told_to_send_again() -> No
     for answer in answers:
         assert isinstance(answer, AppError)
         assert (answer.status, answer.code) == (503, "bid_not_decided")
+
+
+async def test_one_key_on_two_lots_at_once_costs_the_other_bids_nothing(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Keys are per bidder: the same key sent to two lots at once is one bid and one refusal.
+    On PostgreSQL the two batches can both find the key unused and the second one's insert
+    fails at the first one's commit; its other bids must still be placed."""
+    first_lot, official, [(chen, _), (li, _)] = await open_lot(client, app)
+    maker = app.state.sessionmaker
+    second_lot = (await create_lot(client, official))["id"]
+    await lifecycle(client, second_lot, official, "publish")
+    wang = await make_person(client, maker, Role.BIDDER)
+    for person in (wang, chen):
+        await approve_bidder(client, second_lot, official, person)
+    await lifecycle(client, second_lot, official, "open")
+    chen_user, li_user, wang_user = await _users(app, chen.id, li.id, wang.id)
+
+    def place(user: User, lot_id: int, amount: int, key: str) -> Any:
+        return service.place_bid(maker, user, lot_id, BidRequest(amount_fen=amount), key)
+
+    answers = await asyncio.gather(
+        place(chen_user, first_lot, START, "same-key"),
+        place(li_user, first_lot, START + STEP, "li-1"),
+        place(wang_user, second_lot, START, "wang-1"),
+        place(chen_user, second_lot, START + STEP, "same-key"),
+        return_exceptions=True,
+    )
+
+    chen_first, li_answer, wang_answer, chen_second = answers
+    assert isinstance(li_answer, dict)
+    assert isinstance(wang_answer, dict)
+    outcomes = sorted(
+        ("placed" if isinstance(a, dict) else a.code) for a in (chen_first, chen_second)
+    )
+    assert outcomes == ["idempotency_key_reused", "placed"]
+
+
+async def test_a_bid_whose_batch_never_started_is_answered_when_the_server_stops() -> None:
+    queues = BidQueues()
+
+    async def never(lot_id: int, batch: list[PendingBid]) -> None:
+        raise AssertionError("the batch must not run")
+
+    bid = PendingBid(cast(User, None), BidRequest(amount_fen=START), "k", "k")
+    waiting = asyncio.ensure_future(queues.submit(7, bid, never))
+    await asyncio.sleep(0)  # submitted; its drainer has not run yet
+
+    await queues.close()
+
+    async with asyncio.timeout(5):
+        with pytest.raises(AppError) as refused:
+            await waiting
+    assert refused.value.code == "bid_not_decided"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,11 @@ class BidQueues:
         if queue is None:
             queue = self._queues[lot_id] = LotQueue(lot_id)
         queue.waiting.append(bid)
-        if queue.drainer is None:
-            queue.drainer = asyncio.create_task(self._drain(queue, decide), name=f"bids-{lot_id}")
+        if queue.drainer is None or queue.drainer.done():
+            # A context of its own: the drainer outlives the request that started it.
+            queue.drainer = asyncio.create_task(
+                self._drain(queue, decide), name=f"bids-{lot_id}", context=contextvars.Context()
+            )
         return await bid.answer
 
     async def _drain(self, queue: LotQueue, decide: DecideBatch) -> None:
@@ -108,3 +112,7 @@ class BidQueues:
                 queue.drainer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await queue.drainer
+            for bid in queue.waiting:  # a drainer cancelled before it ever ran
+                bid.settle(not_decided())
+            queue.waiting.clear()
+        self._queues.clear()

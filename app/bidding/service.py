@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import auction
@@ -16,7 +18,7 @@ from app.accounts.models import User
 from app.audit import chain
 from app.audit import service as audit_service
 from app.audit.models import EventRecord
-from app.bidding.batching import PendingBid
+from app.bidding.batching import PendingBid, not_decided
 from app.bidding.models import IdempotentRequest
 from app.bidding.schemas import BidRequest
 from app.db import transaction
@@ -27,6 +29,7 @@ from app.lots.models import Lot
 from app.lots.service import actor_of
 from app.runtime import runtime_of
 
+logger = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 100
 PUBLIC_BID_EVENTS = ("bid_placed",)
 """Events that put a bid on the public ladder; sealed bids are not among them until revealed."""
@@ -134,8 +137,20 @@ async def _decide_batch(
     try:
         async with transaction(maker) as session:
             outcomes = await _decide_all(session, lot_id, batch)
-    except Exception as exc:  # noqa: BLE001 - nothing was written: every bid gets the failure
-        outcomes = [exc] * len(batch)
+    except AppError as exc:  # about the lot (there is no such lot): the same for every bid
+        outcomes = [AppError(exc.status, exc.code, exc.detail, extra=exc.extra) for _ in batch]
+    except IntegrityError:
+        if len(batch) > 1:
+            # An Idempotency-Key of the batch was committed meanwhile by a bid on another lot
+            # (keys are per bidder): decide the bids one by one, each then sees that answer.
+            for pending in batch:
+                await _decide_batch(maker, lot_id, [pending])
+            return
+        logger.exception("a bid on lot %s could not be written", lot_id)
+        outcomes = [not_decided()]
+    except Exception:
+        logger.exception("a batch of bids on lot %s could not be written", lot_id)
+        outcomes = [not_decided() for _ in batch]  # nothing was written
     for pending, outcome in zip(batch, outcomes, strict=True):
         pending.settle(outcome)
 
@@ -150,17 +165,21 @@ async def _decide_all(
         _EARLIER.where(tuple_(_IDEMPOTENT.user_id, _IDEMPOTENT.key).in_(pairs))
     )
     earlier = {(row.user_id, row.key): (row.request_hash, row.response) for row in rows}
+    # Read before the first bid is written: the log's head stays locked from then on.
+    numbers = [
+        await registrations_service.approved_number(session, pending.bidder, lot_id)
+        for pending in batch
+    ]
     state = await ledger.state_at(session, lot_id, seq)
     lot: Lot | None = None
     outcomes: list[dict[str, Any] | Exception] = []
-    for pending in batch:
+    for pending, number in zip(batch, numbers, strict=True):
         bidder, request = pending.bidder, pending.request
         first = earlier.get((bidder.id, pending.key))
         if first is not None:
             same = first[0] == pending.request_hash
             outcomes.append(first[1] if same else _key_reused())
             continue
-        number = await registrations_service.approved_number(session, bidder, lot_id)
         if number is None:
             outcomes.append(_not_qualified())
             continue

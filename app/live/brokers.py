@@ -32,8 +32,23 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-def encode(pending: dict[int, int]) -> str:
-    return ",".join(f"{lot_id}:{seq}" for lot_id, seq in pending.items())
+MAX_PAYLOAD = 7_900
+"""Bytes per announcement: PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more."""
+STATEMENT_TIMEOUT_S = 5.0
+
+
+def encode(pending: dict[int, int]) -> list[str]:
+    """``lot:seq`` pairs, as few payloads as fit (many lots may move at once)."""
+    payloads, current = [], ""
+    for lot_id, seq in pending.items():
+        pair = f"{lot_id}:{seq}"
+        if current and len(current) + 1 + len(pair) > MAX_PAYLOAD:
+            payloads.append(current)
+            current = ""
+        current = f"{current},{pair}" if current else pair
+    if current:
+        payloads.append(current)
+    return payloads
 
 
 def decode(payload: str) -> list[tuple[int, int]]:
@@ -95,7 +110,8 @@ class _CoalescingBroker:
             self._wakeup.clear()
             pending, self._pending = self._pending, {}
             try:
-                await self._send(encode(pending))
+                for payload in encode(pending):
+                    await self._send(payload)
             except Exception:
                 logger.warning("broker send failed; watchers elsewhere catch up on reconnect")
                 for lot_id, seq in pending.items():
@@ -126,7 +142,9 @@ class PostgresBroker(_CoalescingBroker):
         if self._connection is None:
             raise ConnectionError("not connected")
         async with self._in_use:
-            await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+            await self._connection.execute(
+                "SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=STATEMENT_TIMEOUT_S
+            )
 
     async def _listen_forever(self) -> None:
         while True:
@@ -138,7 +156,7 @@ class PostgresBroker(_CoalescingBroker):
                 while True:
                     await asyncio.sleep(KEEPALIVE_S)
                     async with self._in_use:
-                        await connection.execute("SELECT 1")
+                        await connection.execute("SELECT 1", timeout=STATEMENT_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect

@@ -49,6 +49,9 @@ class Delivery:
 Batch = tuple[Delivery, ...]
 LAGGING: Batch = (Delivery(-1, "", {}),)
 HEARTBEAT = -2
+DIRECT_LIMIT = 64 * 1024
+"""The most the hub writes to a socket at once itself; a longer backlog goes through the
+watcher's queue, which waits for the connection to take it."""
 
 
 @dataclass(eq=False)
@@ -85,8 +88,8 @@ class Watcher:
         if line is None or self.busy or self.lagging or not self.queue.empty():
             self.offer(batch)
             return
-        if not line.writable():
-            self.offer(batch)
+        if not line.writable() or len(wire) > DIRECT_LIMIT:
+            self.offer(batch)  # a long backlog goes through the queue, which waits for room
             return
         if batch[0].seq <= self.sent:  # its catch-up already sent some: only what follows
             wire = b"".join(delivery.wire for delivery in batch if delivery.seq > self.sent)
@@ -228,7 +231,11 @@ class LiveHub:
             # waking a task per watcher for every event costs more than the write itself.
             wire = b"".join(delivery.wire for delivery in batch)
             for watcher in tuple(channel.watchers):
-                watcher.deliver(batch, wire)
+                try:
+                    watcher.deliver(batch, wire)
+                except Exception:  # noqa: BLE001 - one broken socket must not stop the others
+                    logger.exception("could not write to a watcher of lot %s", channel.lot_id)
+                    watcher.direct = None
 
     @staticmethod
     def _encode(lot_format: str, record: EventRecord) -> Delivery:

@@ -141,3 +141,24 @@ async def test_a_broker_whose_connection_is_cut_reconnects_and_has_the_hub_catch
     await _until(lambda: listening.resyncs == 2)
     await _announce(sender, lot_id, 1)
     await _until(lambda: (lot_id, 1) in listening.announced)
+
+
+async def test_many_lots_moving_at_once_are_all_announced(
+    postgres_only: Settings, started: list[PostgresBroker | RedisBroker]
+) -> None:
+    """PostgreSQL refuses a notification of 8,000 bytes or more: 2,000 lots (a scheduler
+    opening a county's lots at once) are announced in several."""
+    sending, listening = RecordingHub(), RecordingHub()
+    sender = _make("postgres", postgres_only, sending)
+    listener = _make("postgres", postgres_only, listening)
+    for broker in (sender, listener):
+        await broker.start()
+        started.append(broker)
+    await _until(lambda: sending.resyncs and listening.resyncs)
+    first = random.randrange(10**9, 2 * 10**9)
+    lots = range(first, first + 2_000)
+
+    for lot_id in lots:
+        await _announce(sender, lot_id, 1)
+
+    await _until(lambda: {(lot_id, 1) for lot_id in lots} <= set(listening.announced))
