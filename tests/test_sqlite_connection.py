@@ -10,20 +10,28 @@ from pathlib import Path
 from app.db import _InlineConnection
 
 
+async def _two_connections(
+    tmp_path: Path, busy_timeout_ms: int
+) -> tuple[sqlite3.Connection, _InlineConnection]:
+    """Another program's connection to a WAL database, and the service's connection to it."""
+    path = str(tmp_path / "lock.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    connection = await _InlineConnection(
+        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
+        busy_timeout_ms=busy_timeout_ms,
+    )
+    return other, connection
+
+
 async def test_a_connection_closed_while_its_thread_waits_for_a_lock_closes_after_it(
     tmp_path: Path,
 ) -> None:
     """A request cancelled while its statement waits for a lock on the thread, then the
     connection closed from the event loop (as SQLAlchemy does): the two never touch the
     connection at once (that crashed the process), and the close completes."""
-    path = str(tmp_path / "lock.sqlite3")
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA journal_mode=WAL")
+    other, connection = await _two_connections(tmp_path, busy_timeout_ms=300)
     other.execute("BEGIN IMMEDIATE")
-    connection = await _InlineConnection(
-        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
-        busy_timeout_ms=300,
-    )
     waiting = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))
     await asyncio.sleep(0.05)  # it met the lock inline and now waits on the thread
     assert not waiting.done()
@@ -38,15 +46,9 @@ async def test_a_connection_closed_while_its_thread_waits_for_a_lock_closes_afte
 async def test_a_statement_meeting_a_lock_waits_for_it_off_the_event_loop(
     tmp_path: Path,
 ) -> None:
-    path = str(tmp_path / "lock.sqlite3")
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA journal_mode=WAL")
+    other, connection = await _two_connections(tmp_path, busy_timeout_ms=10_000)
     other.execute("CREATE TABLE t (x INTEGER)")
     other.execute("BEGIN IMMEDIATE")
-    connection = await _InlineConnection(
-        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
-        busy_timeout_ms=10_000,
-    )
     try:
         writing = asyncio.ensure_future(connection.execute("INSERT INTO t VALUES (1)"))
         ticks = 0
@@ -68,14 +70,8 @@ async def test_the_event_loop_never_waits_for_a_lock_after_a_statement_used_the_
     """Once the thread has waited for a lock (or closed a cursor), statements run inline
     again with no busy timeout: a regression left the timeout set, and the next statement
     meeting a lock stalled the whole process for the timeout (10 s by default)."""
-    path = str(tmp_path / "lock.sqlite3")
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA journal_mode=WAL")
+    other, connection = await _two_connections(tmp_path, busy_timeout_ms=10_000)
     other.execute("CREATE TABLE t (x INTEGER)")
-    connection = await _InlineConnection(
-        lambda: sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None),
-        busy_timeout_ms=10_000,
-    )
     loop = asyncio.get_running_loop()
     try:
         other.execute("BEGIN IMMEDIATE")

@@ -52,6 +52,22 @@ async def _until(condition: Any, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
+Brokers = list[PostgresBroker | RedisBroker]
+
+
+async def _connected(
+    kind: str, settings: Settings, started: Brokers
+) -> tuple[RecordingHub, RecordingHub, PostgresBroker | RedisBroker, PostgresBroker | RedisBroker]:
+    """A sending and a listening broker, both connected (each has had its first resync)."""
+    sending, listening = RecordingHub(), RecordingHub()
+    sender, listener = _make(kind, settings, sending), _make(kind, settings, listening)
+    for broker in (sender, listener):
+        await broker.start()
+        started.append(broker)
+    await _until(lambda: sending.resyncs and listening.resyncs)
+    return sending, listening, sender, listener
+
+
 async def _announce(broker: PostgresBroker | RedisBroker, lot_id: int, seq: int) -> None:
     await broker.announce(lot_id, [cast(Any, SimpleNamespace(lot_seq=seq))])
 
@@ -80,13 +96,7 @@ async def test_announcements_crossing_the_keepalive_never_cost_the_connection(
     """A notify and the keepalive on one connection at once: asyncpg refuses the second, and
     a first version held announcements back a second or took it for a lost connection."""
     monkeypatch.setattr(brokers, "KEEPALIVE_S", 0.001)
-    sending, listening = RecordingHub(), RecordingHub()
-    sender = _make("postgres", postgres_only, sending)
-    listener = _make("postgres", postgres_only, listening)
-    for broker in (sender, listener):
-        await broker.start()
-        started.append(broker)
-    await _until(lambda: sending.resyncs and listening.resyncs)
+    sending, listening, sender, listener = await _connected("postgres", postgres_only, started)
     lot_id = random.randrange(10**9, 2 * 10**9)
 
     for seq in range(1, 301):
@@ -127,13 +137,7 @@ async def test_a_broker_whose_connection_is_cut_reconnects_and_has_the_hub_catch
 ) -> None:
     monkeypatch.setattr(brokers, "KEEPALIVE_S", 0.05)
     monkeypatch.setattr(brokers, "RECONNECT_DELAY_S", 0.05)
-    sending, listening = RecordingHub(), RecordingHub()
-    sender = _make(kind, postgres_only, sending)
-    listener = _make(kind, postgres_only, listening)
-    for broker in (sender, listener):
-        await broker.start()
-        started.append(broker)
-    await _until(lambda: sending.resyncs and listening.resyncs)
+    sending, listening, sender, listener = await _connected(kind, postgres_only, started)
     lot_id = random.randrange(10**9, 2 * 10**9)
 
     await _cut(kind, postgres_only, listener)
@@ -148,13 +152,7 @@ async def test_many_lots_moving_at_once_are_all_announced(
 ) -> None:
     """PostgreSQL refuses a notification of 8,000 bytes or more: 2,000 lots (a scheduler
     opening a county's lots at once) are announced in several."""
-    sending, listening = RecordingHub(), RecordingHub()
-    sender = _make("postgres", postgres_only, sending)
-    listener = _make("postgres", postgres_only, listening)
-    for broker in (sender, listener):
-        await broker.start()
-        started.append(broker)
-    await _until(lambda: sending.resyncs and listening.resyncs)
+    sending, listening, sender, listener = await _connected("postgres", postgres_only, started)
     first = random.randrange(10**9, 2 * 10**9)
     lots = range(first, first + 2_000)
 
