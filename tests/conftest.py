@@ -25,7 +25,7 @@ Databases = SQLiteDatabases | PostgresDatabases
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "database_url" in getattr(item, "fixturenames", ()):
+        if {"database_url", "empty_database_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
 
 
@@ -56,6 +56,16 @@ async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[D
 @pytest.fixture
 async def database_url(databases: Databases) -> AsyncIterator[str]:
     url = await databases.create()
+    try:
+        yield url
+    finally:
+        await databases.drop(url)
+
+
+@pytest.fixture
+async def empty_database_url(databases: Databases) -> AsyncIterator[str]:
+    """A database of the backend under test with no tables yet (``auction migrate`` not run)."""
+    url = await databases.create(empty=True)
     try:
         yield url
     finally:

@@ -35,9 +35,11 @@ class SQLiteDatabases:
     def url_for(path: Path) -> str:
         return f"sqlite+aiosqlite:///{path.as_posix()}"
 
-    async def create(self) -> str:
+    async def create(self, *, empty: bool = False) -> str:
+        """A migrated database, or with ``empty`` one that has no tables yet."""
         path = self.workdir / f"test-{uuid.uuid4().hex[:12]}.sqlite3"
-        shutil.copyfile(self.template, path)
+        if not empty:
+            shutil.copyfile(self.template, path)
         return self.url_for(path)
 
     async def drop(self, url: str) -> None:
@@ -73,11 +75,13 @@ class PostgresDatabases:
             await connection.close()
         await asyncio.to_thread(schema.upgrade_to_head, self.url_for(self.template))
 
-    async def create(self) -> str:
+    async def create(self, *, empty: bool = False) -> str:
+        """A migrated database, or with ``empty`` one that has no tables yet."""
         name = f"{self.prefix}_{uuid.uuid4().hex[:8]}"
+        template = "template0" if empty else self.template
         connection = await self._admin()
         try:
-            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         finally:
             await connection.close()
         self.created.append(name)
