@@ -16,6 +16,7 @@ from app.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.audit.imports import ImportReport
+    from app.audit.keys import LogSigner
 
 cli = typer.Typer(help="Online auctions of village collective assets.", no_args_is_help=True)
 
@@ -83,6 +84,16 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
+def load_signer(settings: Settings, *, create: bool = False) -> LogSigner:
+    """The log's signing key, or one line saying why it cannot be used (exit 2)."""
+    from app.audit.keys import load_or_create_signer
+
+    try:
+        return load_or_create_signer(settings.data_dir, settings.signing_key_file, create=create)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot use the signing key: {exc}")
+
+
 def listening_socket(settings: Settings) -> socket.socket:
     """The server's socket. Its send buffer size is inherited by every accepted connection:
     bounded, a watcher that stops reading fills it soon and is dropped (instead of the kernel
@@ -127,6 +138,7 @@ def serve(
     """Serve the API, the live sockets and the browser pages."""
     settings = load_settings()
     check_database(settings, migrate=migrate)
+    load_signer(settings)  # a missing or unreadable key stops start-up with one line
     _serve(settings)
 
 
@@ -214,14 +226,15 @@ def export_log(
     """Export the whole event log (from --after) as NDJSON, for `auction verify`."""
     settings = load_settings()
     check_database(settings, migrate=False)
+    signer = load_signer(settings)
     from app.errors import AppError
 
     try:
         if str(file) == "-":
-            until = asyncio.run(_export_log(settings, sys.stdout.buffer, after))
+            until = asyncio.run(_export_log(settings, signer, sys.stdout.buffer, after))
         else:
             with file.open("wb") as output:
-                until = asyncio.run(_export_log(settings, output, after))
+                until = asyncio.run(_export_log(settings, signer, output, after))
     except AppError as exc:
         fail(exc.detail)
     except OSError as exc:
@@ -229,16 +242,16 @@ def export_log(
     typer.echo(f"exported events {after + 1} to {until} to {file}", err=True)
 
 
-async def _export_log(settings: Settings, output: BinaryIO, after: int) -> int:
+async def _export_log(settings: Settings, signer: LogSigner, output: BinaryIO, after: int) -> int:
     from app.audit.checkpoints import checkpoint_signer
     from app.audit.exports import write_log_export
-    from app.audit.keys import load_or_create_signer
     from app.db import create_engine, create_sessionmaker
 
-    signer = checkpoint_signer(load_or_create_signer(settings.data_dir, settings.signing_key_file))
     engine = create_engine(settings)
     try:
-        export = await write_log_export(create_sessionmaker(engine), signer, after, output)
+        export = await write_log_export(
+            create_sessionmaker(engine), checkpoint_signer(signer), after, output
+        )
     finally:
         await engine.dispose()
     return export.until
@@ -306,13 +319,7 @@ async def _import_log(
 def signing_key() -> None:
     """Make the log's Ed25519 signing key if there is none; print its public key."""
     settings = load_settings()
-    from app.audit.keys import load_or_create_signer
-
-    try:
-        signer = load_or_create_signer(settings.data_dir, settings.signing_key_file)
-    except (OSError, ValueError) as exc:
-        fail(f"cannot use the signing key: {exc}")
-    typer.echo(signer.public_key_b64)
+    typer.echo(load_signer(settings, create=True).public_key_b64)
 
 
 def main() -> None:

@@ -84,3 +84,30 @@ def test_the_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:
     assert first.stdout == second.stdout
     assert len(first.stdout.strip()) == 44  # base64 of a 32-byte Ed25519 public key
     assert oct((tmp_path / "log-signing-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_named_signing_key_file_is_made_by_the_command_and_never_by_the_server(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "keys" / "shared.pem"
+    env = {
+        "AUCTION_DATA_DIR": str(tmp_path / "data"),
+        "AUCTION_SIGNING_KEY_FILE": str(key_file),
+        "AUCTION_PORT": "1",  # never reached: start-up stops before listening
+    }
+    assert run_auction("migrate", env=env).returncode == 0
+    for refused in (
+        run_auction("serve", env=env),
+        run_auction("export-log", str(tmp_path / "log.ndjson"), env=env),
+    ):
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == [
+            f"error: cannot use the signing key: the signing key file {key_file} does not exist"
+            " (`auction signing-key` makes it)"
+        ]
+    assert not key_file.exists()
+
+    made = run_auction("signing-key", env=env)
+    assert made.returncode == 0, made.stderr
+    assert run_auction("signing-key", env=env).stdout == made.stdout
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"

@@ -30,12 +30,19 @@ class LogSigner:
         return base64.b64encode(self.public_key_raw).decode()
 
 
-def load_or_create_signer(data_dir: Path, key_file: Path | None = None) -> LogSigner:
-    """The key in ``key_file`` if given, else in ``data_dir`` (made there if absent)."""
+def load_or_create_signer(
+    data_dir: Path, key_file: Path | None = None, *, create: bool = False
+) -> LogSigner:
+    """The key in ``key_file`` if given, else in ``data_dir`` (made there if absent).
+
+    A named ``key_file`` is made only with ``create`` (``auction signing-key``): replicas share
+    that key, so a server that cannot find it must stop, not sign with a key of its own."""
     path = key_file or data_dir / KEY_FILE
     if not path.exists():
-        if key_file is not None:
-            raise FileNotFoundError(f"the signing key file {key_file} does not exist")
+        if key_file is not None and not create:
+            raise FileNotFoundError(
+                f"the signing key file {key_file} does not exist (`auction signing-key` makes it)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
