@@ -33,10 +33,17 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=12 * 60, ge=1)
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    """Failed sign-ins a minute per account."""
+    login_attempts_per_minute_per_address: int = Field(default=100, ge=1)
+    """Failed sign-ins a minute per client address: high, as a whole room may share one."""
     bids_per_second_per_user: float = Field(default=5.0, gt=0)
     bids_per_second_per_address: float = Field(default=100.0, gt=0)
     """High: a village office's whole room of bidders may share one address."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses or
+    networks; ``*`` only where nothing but the proxy reaches the app). Rate limits and logs then
+    see each client's address instead of the proxy's."""
 
     demo_live: bool = False
     """Run simulated bidders on the demo's live lot (``auction demo --live``)."""

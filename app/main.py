@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_attempts_per_minute, settings.login_attempts_per_minute_per_address
+    )
     app.state.bid_limits = (
         RateLimiter(settings.bids_per_second_per_user, 2 * settings.bids_per_second_per_user),
         RateLimiter(settings.bids_per_second_per_address, 2 * settings.bids_per_second_per_address),

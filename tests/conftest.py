@@ -80,6 +80,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=tmp_path,
         login_attempts_per_minute=5,
+        login_attempts_per_minute_per_address=8,
         # Cheap hashes keep the suite fast; production uses argon2-cffi's recommended cost.
         argon2_time_cost=1,
         argon2_memory_kib=64,

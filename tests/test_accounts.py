@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.accounts.models import Role, User
+from app.accounts.security import LoginThrottle
 from tests.factories import PASSWORD, make_person, make_village
 
 
@@ -86,6 +89,39 @@ async def test_repeated_failed_sign_ins_are_throttled(
     # Even the right password waits until the window has passed.
     right = await client.post("/api/auth/token", data={"username": "target", "password": PASSWORD})
     assert right.status_code == 429
+
+
+async def test_failed_sign_ins_from_one_address_are_throttled_whatever_names_they_try(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
+    per_address = app.state.settings.login_attempts_per_minute_per_address
+    codes = []
+    async with from_address(app, "10.0.0.1") as spraying, from_address(app, "10.0.0.2") as other:
+        for n in range(per_address + 1):
+            wrong = {"username": f"guess-{n}", "password": "wrong password"}
+            codes.append((await spraying.post("/api/auth/token", data=wrong)).json()["code"])
+        # The same account from another address is not held up by that address's guesses.
+        right = {"username": chen.username, "password": PASSWORD}
+        signed_in = await other.post("/api/auth/token", data=right)
+    assert codes == ["invalid_credentials"] * per_address + ["too_many_attempts"]
+    assert signed_in.status_code == 200
+
+
+def from_address(app: FastAPI, address: str) -> httpx.AsyncClient:
+    """A client of ``app`` connecting from ``address``."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def test_names_sprayed_at_the_sign_in_are_forgotten_once_their_minute_is_over() -> None:
+    throttle = LoginThrottle(per_account=5, per_address=1000, window_s=0.05)
+    for n in range(500):
+        throttle.record_failure(f"guess-{n}", "10.0.0.1")
+    assert throttle.retry_after("guess-1", "10.0.0.1") == 0  # one failure each: under the limit
+    time.sleep(0.06)
+    throttle.retry_after("someone", "10.0.0.9")  # any later sign-in sweeps the expired ones
+    assert throttle.tracked() == 0
 
 
 async def test_only_an_admin_creates_villages_and_officials(

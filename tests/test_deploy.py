@@ -70,6 +70,9 @@ def test_every_setting_the_compose_file_gives_is_a_valid_setting(compose: dict[s
         db = compose["services"]["db"]["environment"]
         assert settings.database_url.endswith(f"@db:5432/{db['POSTGRES_DB']}")
         assert settings.broker in {"postgres", "redis"}
+        # Published ports would let clients bypass nginx and name themselves in X-Forwarded-For.
+        assert settings.forwarded_allow_ips == "*"
+        assert "ports" not in compose["services"][name]
 
 
 def test_the_commands_are_commands_of_the_service(compose: dict[str, Any]) -> None:
@@ -113,6 +116,12 @@ def test_nginx_balances_over_exactly_the_replicas() -> None:
         ("app1", "8000"),
         ("app2", "8000"),
     ]
+    # Each location names the client itself, overwriting what the client sent: the replicas
+    # trust the header (AUCTION_FORWARDED_ALLOW_IPS), so an appended one could be forged.
+    locations = re.findall(r"location \S+ \{(.*?)\n        \}", config, re.DOTALL)
+    assert len(locations) == 2
+    for location in locations:
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in location
     # WebSocket upgrades pass through, with a read timeout above the app's ping interval.
     assert "proxy_set_header Upgrade $http_upgrade;" in config
     read_timeout = re.search(r"proxy_read_timeout (\d+)s;", config)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from sqlalchemy import text
 
 from app.config import Settings
 from app.db import create_engine
+from tests.servers import Server
 
 
 async def test_healthz_answers_while_the_process_is_up(client: httpx.AsyncClient) -> None:
@@ -76,3 +79,35 @@ def test_log_lines_are_json_with_the_request_id() -> None:
     assert line["request_id"] == "abc123"
     assert line["status"] == 200
     assert line["time"].endswith("Z")
+
+
+async def test_behind_a_trusted_proxy_each_client_is_throttled_by_its_own_address(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The proxy names the client in X-Forwarded-For; only a proxy the settings trust may."""
+    limit = {"AUCTION_LOGIN_ATTEMPTS_PER_MINUTE_PER_ADDRESS": "3"}
+    trusting = Server(settings, tmp_path, **limit).start()  # trusts 127.0.0.1, the default
+    distrusting = Server(settings, tmp_path, AUCTION_FORWARDED_ALLOW_IPS="10.9.9.9", **limit)
+    distrusting.start()
+    answers = {}
+    try:
+        for server in (trusting, distrusting):
+            async with httpx.AsyncClient(base_url=server.url) as proxy:
+                for n in range(3):
+                    await sign_in_as(proxy, f"guess-{n}", forwarded_for="10.0.0.1")
+                answers[server] = await sign_in_as(proxy, "guess-3", forwarded_for="10.0.0.2")
+    finally:
+        trusting.stop()
+        distrusting.stop()
+    assert answers[trusting].json()["code"] == "invalid_credentials"  # another client
+    assert answers[distrusting].json()["code"] == "too_many_attempts"  # all one address
+
+
+async def sign_in_as(
+    client: httpx.AsyncClient, username: str, forwarded_for: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/auth/token",
+        data={"username": username, "password": "wrong password"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )

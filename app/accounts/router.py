@@ -39,10 +39,7 @@ async def sign_in(
 ) -> Token:
     """Exchange a username and password for a bearer token (also set as a session cookie)."""
     throttle = _throttle(request)
-    keys = (
-        f"user:{form.username.lower()}",
-        f"addr:{request.client.host if request.client else ''}",
-    )
+    keys = (form.username, request.client.host if request.client else "")
     if wait := throttle.retry_after(*keys):
         raise AppError(
             429,
@@ -54,7 +51,7 @@ async def sign_in(
     if user is None:
         throttle.record_failure(*keys)
         raise AppError(401, "invalid_credentials", "The username or password is wrong.")
-    throttle.reset(keys[0])
+    throttle.reset(form.username)
     token = issue_token(settings.secret_key, user.id, settings.access_token_minutes * 60)
     response.set_cookie(
         SESSION_COOKIE,

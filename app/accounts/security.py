@@ -81,31 +81,52 @@ def _sign(secret_key: str, body: str) -> str:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed sign-ins a minute per account and per address, in this process."""
+    """At most so many failed sign-ins a minute per account and per client address, in this
+    process. Keys whose failures have all expired are forgotten, so names sprayed by an attacker
+    do not pile up."""
 
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit = limit
+    def __init__(self, per_account: int, per_address: int, window_s: float = 60.0) -> None:
+        self.limits = {"account": per_account, "address": per_address}
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._last_sweep = time.monotonic()
 
-    def retry_after(self, *keys: str) -> int:
-        """Seconds to wait before trying again, or 0 if every key may try now."""
+    @staticmethod
+    def _keys(account: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return ("account", account.lower()), ("address", address)
+
+    def retry_after(self, account: str, address: str) -> int:
+        """Seconds to wait before trying again, or 0 if this account may try from here now."""
         now = time.monotonic()
+        self._sweep(now)
         wait = 0.0
-        for key in keys:
+        for key in self._keys(account, address):
             failures = self._failures.get(key)
             if not failures:
                 continue
             while failures and failures[0] <= now - self.window_s:
                 failures.popleft()
-            if len(failures) >= self.limit:
+            if len(failures) >= self.limits[key[0]]:
                 wait = max(wait, failures[0] + self.window_s - now)
         return int(wait) + 1 if wait else 0
 
-    def record_failure(self, *keys: str) -> None:
+    def record_failure(self, account: str, address: str) -> None:
         now = time.monotonic()
-        for key in keys:
+        for key in self._keys(account, address):
             self._failures.setdefault(key, deque()).append(now)
 
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def reset(self, account: str) -> None:
+        """A successful sign-in clears the account's failures (not its address's)."""
+        self._failures.pop(self._keys(account, "")[0], None)
+
+    def tracked(self) -> int:
+        """How many accounts and addresses have failures on record."""
+        return len(self._failures)
+
+    def _sweep(self, now: float) -> None:
+        if now - self._last_sweep < self.window_s:
+            return
+        self._last_sweep = now
+        expired = [k for k, f in self._failures.items() if not f or f[-1] <= now - self.window_s]
+        for key in expired:
+            del self._failures[key]
