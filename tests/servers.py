@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 
@@ -82,3 +83,14 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+async def metric(client: httpx.AsyncClient, name: str) -> float:
+    """The value of sample ``name`` (summed over its labels) in the server's ``/metrics``."""
+    text = (await client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )

@@ -24,7 +24,7 @@ from tests.factories import (
     make_person,
     make_village,
 )
-from tests.servers import Server
+from tests.servers import Server, metric
 
 COUNTDOWN_S = 4
 
@@ -65,6 +65,8 @@ async def test_a_round_ends_at_its_stored_deadline_after_a_kill_and_restart(
                 if closed["status"] == "closed":
                     break
                 await asyncio.sleep(0.1)
+            # The restarted process's scheduler ended the round, and said how late it was.
+            assert await metric(client, "auction_scheduler_lag_seconds_count") >= 1
     finally:
         server.stop()
 

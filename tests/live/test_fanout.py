@@ -29,7 +29,7 @@ from tests.factories import (
     make_village,
 )
 from tests.live.clients import Final, RecordingWatcher
-from tests.servers import Server
+from tests.servers import Server, metric
 
 STEP = TIMED_LOT["rules"]["step_fen"]
 START = TIMED_LOT["rules"]["start_price_fen"]
@@ -147,6 +147,10 @@ async def test_a_bid_through_one_process_reaches_a_watcher_of_another(
                     message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
                     if message["type"] == "event":
                         break
+                async with httpx.AsyncClient(base_url=second.url) as watched:
+                    assert await metric(watched, "auction_watchers") == 1
+                    assert await metric(watched, "auction_broker_lag_seconds_count") >= 1
+                    assert await metric(watched, "auction_bids_total") == 0  # bid elsewhere
     finally:
         first.stop()
         second.stop()

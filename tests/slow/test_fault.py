@@ -1,6 +1,7 @@
-"""Faults in the production shape: two app processes behind a load balancer on PostgreSQL.
+"""Faults in the production shape: two app processes behind nginx (deploy/nginx.conf) on
+PostgreSQL.
 
-Bidders bid through the balancer and retry a failed request with the same Idempotency-Key, as
+Bidders bid through nginx and retry a failed request with the same Idempotency-Key, as
 the browser does. One app process is killed with SIGKILL, then PostgreSQL itself restarts. No
 accepted bid may be lost or counted twice, watchers must reconnect and catch up, and the
 auction must still end on time.
@@ -12,6 +13,7 @@ import asyncio
 import itertools
 import json
 import subprocess
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,22 +23,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.accounts.models import Role
 from app.audit.models import EventRecord
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from tests.factories import (
     TIMED_LOT,
     Person,
-    approve_bidder,
-    create_lot,
-    lifecycle,
-    make_person,
-    make_village,
 )
 from tests.live.clients import Final, RecordingWatcher
-from tests.proxy import TcpBalancer
-from tests.servers import Server
+from tests.slow.shape import open_lot, production_shape
 
 pytestmark = pytest.mark.slow
 COUNTDOWN_S = 6
@@ -94,40 +89,35 @@ def parse(text: str) -> datetime:
 
 
 async def test_no_bid_is_lost_or_doubled_when_a_process_and_the_database_fail(
-    settings: Settings, tmp_path: Path, maker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    tmp_path: Path,
+    maker: async_sessionmaker[AsyncSession],
+    figures: Callable[[str], None],
 ) -> None:
     if settings.is_sqlite:
         pytest.skip("the production shape runs on PostgreSQL")
     env = {"AUCTION_WS_HEARTBEAT_S": "0.5"}
-    first, second = (Server(settings, tmp_path, **env).start() for _ in range(2))
-    balancer = await TcpBalancer([("127.0.0.1", first.port), ("127.0.0.1", second.port)]).start()
-    try:
-        async with httpx.AsyncClient(base_url=balancer.url, timeout=30) as client:
-            official = await make_person(client, maker, Role.OFFICIAL, await make_village(maker))
-            rules = {**TIMED_LOT["rules"], "countdown_s": COUNTDOWN_S}
-            lot_id = (await create_lot(client, official, {**TIMED_LOT, "rules": rules}))["id"]
-            await lifecycle(client, lot_id, official, "publish")
-            people = [await make_person(client, maker, Role.BIDDER) for _ in range(4)]
-            for person in people:
-                await approve_bidder(client, lot_id, official, person)
-            await lifecycle(client, lot_id, official, "open")
-
+    async with production_shape(settings, tmp_path, env) as shape:
+        first = shape.servers[0]
+        lot_id, people = await open_lot(shape.url, maker, bidders=4, countdown_s=COUNTDOWN_S)
         final = Final()
-        watchers = [RecordingWatcher(balancer.url, lot_id) for _ in range(20)]
+        watchers = [RecordingWatcher(shape.url, lot_id) for _ in range(20)]
         watching = [asyncio.create_task(w.watch(final, 40)) for w in watchers]
-        stop, receipts = asyncio.Event(), []
+        stop, receipts = asyncio.Event(), list[dict[str, Any]]()
         bidding = [
-            asyncio.create_task(bidder(balancer.url, lot_id, p, stop, receipts)) for p in people
+            asyncio.create_task(bidder(shape.url, lot_id, p, stop, receipts)) for p in people
         ]
         await asyncio.sleep(3)
         first.kill()
+        killed_at = len(receipts)
         await asyncio.sleep(3)
         await asyncio.to_thread(restart_postgres)
+        restarted_at = len(receipts)
         await asyncio.sleep(4)
         stop.set()
         await asyncio.gather(*bidding)
 
-        async with httpx.AsyncClient(base_url=balancer.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=shape.url, timeout=30) as client:
             deadline = parse((await client.get(f"/api/lots/{lot_id}")).json()["deadline"])
             async with asyncio.timeout(COUNTDOWN_S + 20):
                 while (lot := (await client.get(f"/api/lots/{lot_id}")).json())["status"] != (
@@ -136,10 +126,13 @@ async def test_no_bid_is_lost_or_doubled_when_a_process_and_the_database_fail(
                     await asyncio.sleep(0.2)
         final.seq = lot["seq"]
         await asyncio.wait_for(asyncio.gather(*watching), timeout=60)
-    finally:
-        await balancer.close()
-        first.stop()
-        second.stop()
+        statuses = shape.nginx.access_statuses()
+
+    figures(
+        f"{len(receipts)} bids accepted ({killed_at} before the kill, {restarted_at} before the "
+        f"database restart); nginx answered {dict(sorted(statuses.items()))}; "
+        f"{sum(w.connections for w in watchers)} watcher connections"
+    )
 
     # The test's own pooled connections died with the restart too (engines do not ping before
     # use): read the log over fresh ones.
@@ -161,6 +154,8 @@ async def test_no_bid_is_lost_or_doubled_when_a_process_and_the_database_fail(
         await engine.dispose()
     bids = [e for e in events if e.type == "bid_placed"]
     assert len(receipts) > 20
+    # The surviving process took bids while the other was dead, and both did after the restart.
+    assert killed_at < restarted_at < len(receipts)
     assert sorted(r["hash"] for r in receipts) == sorted(
         e.hash for e in bids
     )  # none lost or doubled
