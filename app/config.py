@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=12 * 60, ge=1)
     login_attempts_per_minute: int = Field(default=10, ge=1)
-    """Failed sign-ins a minute per account."""
+    """Failed sign-ins a minute per account and address (an account is never locked for all)."""
     login_attempts_per_minute_per_address: int = Field(default=100, ge=1)
     """Failed sign-ins a minute per client address: high, as a whole room may share one."""
     bids_per_second_per_user: float = Field(default=5.0, gt=0)
@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=256, ge=8)
     """Frames a watcher may fall behind by before it is dropped (it resumes with ?after=)."""
 
-    allowed_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+    allowed_origins: list[str] = []
+    """Other sites' pages allowed to open live sockets (JSON list of origins); the site's own
+    pages (the Origin matching the Host they were served from) need no entry."""
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -51,7 +51,7 @@ async def sign_in(
     if user is None:
         throttle.record_failure(*keys)
         raise AppError(401, "invalid_credentials", "The username or password is wrong.")
-    throttle.reset(form.username)
+    throttle.reset(*keys)
     token = issue_token(settings.secret_key, user.id, settings.access_token_minutes * 60)
     response.set_cookie(
         SESSION_COOKIE,
@@ -59,7 +59,9 @@ async def sign_in(
         max_age=settings.access_token_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=settings.env == "production",
+        # Over https (directly, or behind a TLS proxy the app trusts) the cookie is never sent
+        # in clear; over plain http a Secure cookie would not be kept at all.
+        secure=request.url.scheme == "https",
     )
     return Token(access_token=token)
 

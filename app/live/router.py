@@ -28,6 +28,18 @@ CLOSE_FORBIDDEN_ORIGIN = 4003
 CLOSE_NOT_FOUND = 4004
 
 
+def _from_this_site(websocket: WebSocket) -> bool:
+    """Whether the socket comes from one of this site's pages: its ``Origin`` is the address
+    it was opened at (``Host``, and https behind a TLS proxy) or one of ``allowed_origins``.
+    Clients that are not browsers send no ``Origin``."""
+    origin = websocket.headers.get("origin")
+    if origin is None or origin in websocket.app.state.settings.allowed_origins:
+        return True
+    host = websocket.headers.get("host")
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    return host is not None and origin == f"{scheme}://{host}"
+
+
 def _token(websocket: WebSocket) -> str | None:
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -51,9 +63,7 @@ async def watch_lot(
     lot_id: LotId,
     after: Annotated[int | None, Query(ge=0, le=2**53)] = None,
 ) -> None:
-    settings = websocket.app.state.settings
-    origin = websocket.headers.get("origin")
-    if origin is not None and origin not in settings.allowed_origins:
+    if not _from_this_site(websocket):
         # A page of another site must not ride on the viewer's cookie (refused before accept).
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return

@@ -95,10 +95,24 @@ async def test_a_socket_from_another_sites_page_is_refused(
             async with websockets.connect(url, origin="https://evil.example"):
                 pass
         assert refused.value.response.status_code == 403
-        async with websockets.connect(url, origin=settings.allowed_origins[0]) as allowed:
-            assert json.loads(await allowed.recv())["type"] == "snapshot"
+        # The site's own pages: the Origin is the address the page (and socket) came from.
+        async with websockets.connect(url, origin=server.url) as own:
+            assert json.loads(await own.recv())["type"] == "snapshot"
+        # Another name for the same server is another site, unless the settings allow it.
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(url, origin=f"http://auction.example:{server.port}"):
+                pass
     finally:
         server.stop()
+    allowing = Server(
+        settings, tmp_path, AUCTION_ALLOWED_ORIGINS='["https://portal.example"]'
+    ).start()
+    try:
+        url = ws_url(allowing, lot_id)
+        async with websockets.connect(url, origin="https://portal.example") as allowed:
+            assert json.loads(await allowed.recv())["type"] == "snapshot"
+    finally:
+        allowing.stop()
 
 
 async def personal_messages(socket: Any, until_seq: int) -> list[dict[str, Any]]:
