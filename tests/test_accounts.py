@@ -108,6 +108,22 @@ async def test_failed_sign_ins_from_one_address_are_throttled_whatever_names_the
     assert signed_in.status_code == 200
 
 
+async def test_a_rival_failing_on_purpose_cannot_keep_a_bidder_from_signing_in(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
+    per_account = app.state.settings.login_attempts_per_minute
+    wrong = {"username": chen.username, "password": "wrong password"}
+    right = {"username": chen.username, "password": PASSWORD}
+    async with from_address(app, "10.0.0.66") as rival, from_address(app, "10.0.0.8") as own:
+        answers = [await rival.post("/api/auth/token", data=wrong) for _ in range(per_account + 1)]
+        from_the_rival = await rival.post("/api/auth/token", data=right)
+        signed_in = await own.post("/api/auth/token", data=right)
+    assert answers[-1].json()["code"] == "too_many_attempts"
+    assert from_the_rival.status_code == 429  # guessing from there stays held up
+    assert signed_in.status_code == 200  # the bidder, from their own address, is not
+
+
 def from_address(app: FastAPI, address: str) -> httpx.AsyncClient:
     """A client of ``app`` connecting from ``address``."""
     transport = httpx.ASGITransport(app=app, client=(address, 40000))
@@ -200,3 +216,19 @@ async def test_a_forged_token_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/me", headers={"Authorization": "Bearer abc.def"})
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+async def test_the_session_cookie_is_secure_exactly_when_the_site_is_served_over_https(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
+    form = {"username": chen.username, "password": PASSWORD}
+    cookies = {}
+    for scheme in ("http", "https"):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"{scheme}://site") as browser:
+            signed_in = await browser.post("/api/auth/token", data=form)
+        cookies[scheme] = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookies["http"]
+    assert "secure" not in cookies["http"]  # a browser would drop a Secure cookie over http
+    assert "; secure" in cookies["https"]

@@ -81,19 +81,20 @@ def _sign(secret_key: str, body: str) -> str:
 
 
 class LoginThrottle:
-    """At most so many failed sign-ins a minute per account and per client address, in this
-    process. Keys whose failures have all expired are forgotten, so names sprayed by an attacker
-    do not pile up."""
+    """At most so many failed sign-ins a minute for an account from one address, and from one
+    address in all, in this process. An account is never locked for everyone: in an auction a
+    rival could otherwise keep a bidder out until the round is over by failing on purpose.
+    Keys whose failures have all expired are forgotten, so sprayed names do not pile up."""
 
     def __init__(self, per_account: int, per_address: int, window_s: float = 60.0) -> None:
         self.limits = {"account": per_account, "address": per_address}
         self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._failures: dict[tuple[str, ...], deque[float]] = {}
         self._last_sweep = time.monotonic()
 
     @staticmethod
-    def _keys(account: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
-        return ("account", account.lower()), ("address", address)
+    def _keys(account: str, address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("account", account.lower(), address), ("address", address)
 
     def retry_after(self, account: str, address: str) -> int:
         """Seconds to wait before trying again, or 0 if this account may try from here now."""
@@ -115,9 +116,9 @@ class LoginThrottle:
         for key in self._keys(account, address):
             self._failures.setdefault(key, deque()).append(now)
 
-    def reset(self, account: str) -> None:
-        """A successful sign-in clears the account's failures (not its address's)."""
-        self._failures.pop(self._keys(account, "")[0], None)
+    def reset(self, account: str, address: str) -> None:
+        """A successful sign-in clears the account's failures from there (not the address's)."""
+        self._failures.pop(self._keys(account, address)[0], None)
 
     def tracked(self) -> int:
         """How many accounts and addresses have failures on record."""
