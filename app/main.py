@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,6 +35,8 @@ from app.openapi import install_problem_openapi
 from app.ratelimit import RateLimiter
 from app.runtime import build_runtime
 from app.web.router import router as web_router
+
+logger = logging.getLogger(__name__)
 
 
 def choose_broker(settings: Settings, hub: LiveHub) -> Broker:
@@ -133,8 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with app.state.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
                 at_head = await connection.run_sync(schema.is_at_head)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            return problem(503, "database_unavailable", f"The database is not reachable: {exc}")
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            # Why goes to the log, not to whoever asks (it may name hosts and users).
+            logger.warning("not ready: the database is not reachable", exc_info=True)
+            return problem(503, "database_unavailable", "The database is not reachable.")
         if not at_head:
             detail = "Run `auction migrate`: the schema is not at the latest migration."
             return problem(503, "schema_outdated", detail)

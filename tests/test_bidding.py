@@ -248,6 +248,8 @@ async def test_a_bidder_bidding_too_fast_is_slowed_down_and_nothing_is_written(
     assert all(a.json()["retry_after"] >= 1 for a in limited)
     accepted = sum(a.status_code == 201 for a in answers)
     assert await event_count(app) == events + accepted
+    metrics = (await client.get("/metrics")).text
+    assert f'auction_bids_total{{outcome="rate_limited"}} {len(limited)}.0' in metrics
 
 
 async def test_metrics_count_bids_by_outcome_and_events_by_type(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.config import Settings
@@ -39,6 +41,27 @@ async def test_readyz_refuses_when_the_schema_is_behind(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "schema_outdated"
+
+
+async def test_readyz_says_the_database_is_unreachable_without_saying_where_it_is(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = "postgresql+asyncpg://auction:hunter2@127.0.0.1:9/auction"
+    working, app.state.engine = (
+        app.state.engine,
+        create_engine(settings.model_copy(update={"database_url": unreachable})),
+    )
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await app.state.engine.dispose()
+        app.state.engine = working
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert "127.0.0.1" not in response.text
+    assert "hunter2" not in response.text
+    assert "not reachable" in caplog.text  # the operator finds the reason in the log
 
 
 async def test_an_unknown_path_is_a_problem_with_a_stable_code(client: httpx.AsyncClient) -> None:

@@ -23,6 +23,7 @@ async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
     address = request.client.host if request.client else ""
     wait = max(per_user.retry_after(f"user:{bidder.id}"), per_address.retry_after(address))
     if wait:
+        request.app.state.runtime.metrics.bids.labels("rate_limited").inc()
         raise AppError(
             429,
             "rate_limited",
