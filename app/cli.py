@@ -318,10 +318,56 @@ async def _import_log(
 
 
 @cli.command("signing-key")
-def signing_key() -> None:
-    """Make the log's Ed25519 signing key if there is none; print its public key."""
+def signing_key(
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="Make a new key though the log is signed with another one."),
+    ] = False,
+) -> None:
+    """Make the log's Ed25519 signing key if there is none; print its public key.
+
+    If the key is missing but the log's checkpoints are signed already, the key was lost or
+    not put back (a new volume, a restored database): that is refused, unless ``--new`` says
+    it is a rotation, since every checkpoint from then on is signed with the new key."""
+    from app.audit.keys import KEY_FILE
+
     settings = load_settings()
+    path = settings.signing_key_file or settings.data_dir / KEY_FILE
+    if not path.exists() and not new:
+        signed_with = asyncio.run(_log_signed_with(settings))
+        if signed_with is not None:
+            fail(
+                f"the log is signed with the key {signed_with} and {path} does not exist: put "
+                "that key back, or make a new one with `auction signing-key --new` and publish "
+                "it (a rotation, docs/operations.md)"
+            )
     typer.echo(load_signer(settings, create=True).public_key_b64)
+
+
+async def _log_signed_with(settings: Settings) -> str | None:
+    """The public key of the latest stored checkpoint, if the database has one."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from app.audit.checkpoints import latest_checkpoint
+    from app.db import create_engine, create_sessionmaker
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return None  # no database yet, so no log (and none is made by looking)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        if "checkpoints" not in tables:
+            return None
+        async with create_sessionmaker(engine)() as session:
+            checkpoint = await latest_checkpoint(session)
+    except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
+        fail(f"cannot read the log's checkpoints in {_safe_url(settings)} to check its key: {exc}")
+    finally:
+        await engine.dispose()
+    return checkpoint.public_key if checkpoint is not None else None
 
 
 def main() -> None:

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from app.accounts.security import configure_password_hashing
+from app.audit.checkpoints import checkpoint_signer, sign_due_checkpoints
+from app.audit.keys import KEY_FILE, load_or_create_signer
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.demo import load_demo
+
 
 def run_auction(
     *args: str, env: dict[str, str], stdin: str = ""
@@ -111,3 +118,30 @@ def test_a_named_signing_key_file_is_made_by_the_command_and_never_by_the_server
     assert made.returncode == 0, made.stderr
     assert run_auction("signing-key", env=env).stdout == made.stdout
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_a_lost_key_is_not_silently_replaced_once_the_log_is_signed(
+    settings: Settings,
+) -> None:
+    configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
+    assert await load_demo(settings)
+    old_key = load_or_create_signer(settings.data_dir)
+    engine = create_engine(settings)
+    try:
+        assert await sign_due_checkpoints(create_sessionmaker(engine), checkpoint_signer(old_key))
+    finally:
+        await engine.dispose()
+    (settings.data_dir / KEY_FILE).unlink()  # a new volume, or a restore without the key
+    env = {
+        "AUCTION_DATABASE_URL": settings.effective_database_url,
+        "AUCTION_DATA_DIR": str(settings.data_dir),
+    }
+
+    refused = run_auction("signing-key", env=env)
+    assert refused.returncode == 2
+    assert f"the log is signed with the key {old_key.public_key_b64}" in refused.stderr
+    assert not (settings.data_dir / KEY_FILE).exists()
+
+    rotated = run_auction("signing-key", "--new", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() not in ("", old_key.public_key_b64)
