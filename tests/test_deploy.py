@@ -54,6 +54,13 @@ def test_the_shape_is_a_database_a_migration_two_replicas_redis_and_nginx(
         "app1": "service_healthy",
         "app2": "service_healthy",
     }
+    # nginx resolves the replicas' names once: it restarts when compose recreates them.
+    assert all(d["restart"] is True for d in nginx_waits_for.values())
+    # Everything long-running comes back after a crash or a reboot; the migration runs once.
+    for name, service in services.items():
+        assert service.get("restart") == (None if name == "migrate" else "unless-stopped"), name
+    for name in ("app1", "app2", "nginx"):  # a descriptor per socket, thousands of watchers
+        assert services[name]["ulimits"]["nofile"] >= 65536, name
 
 
 def test_every_setting_the_compose_file_gives_is_a_valid_setting(compose: dict[str, Any]) -> None:
@@ -61,10 +68,7 @@ def test_every_setting_the_compose_file_gives_is_a_valid_setting(compose: dict[s
         env = app_env(compose["services"][name])
         fields = {key.removeprefix("AUCTION_").lower(): value for key, value in env.items()}
         assert set(fields) <= set(Settings.model_fields), name
-        settings = Settings.model_validate(
-            {k: v for k, v in fields.items() if k != "allowed_origins"}
-            | {"allowed_origins": yaml.safe_load(fields["allowed_origins"])}
-        )
+        settings = Settings.model_validate(fields)
         assert settings.env == "production"
         assert not settings.is_sqlite
         db = compose["services"]["db"]["environment"]
@@ -127,6 +131,17 @@ def test_nginx_balances_over_exactly_the_replicas() -> None:
     read_timeout = re.search(r"proxy_read_timeout (\d+)s;", config)
     assert read_timeout is not None
     assert int(read_timeout.group(1)) > Settings.model_fields["ws_ping_interval_s"].default
+
+
+def test_the_build_context_holds_what_the_image_copies_and_nothing_private() -> None:
+    copied = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            copied.update(part.rstrip("/") for part in line.split()[1:-1])
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    included = {line[1:] for line in ignore if line.startswith("!")}
+    assert "*" in ignore  # everything else stays out: .venv, data/ (database, key), .git
+    assert copied == included
 
 
 def test_the_image_runs_as_an_unprivileged_user_where_the_migrations_are() -> None:

@@ -45,9 +45,10 @@ def _replace(pattern: str, replacement: str, text: str) -> str:
 def nginx_config(backends: list[int], port: int, workdir: Path) -> str:
     """deploy/nginx.conf with these backends and port, writing only under ``workdir``."""
     text = DEPLOY_CONFIG.read_text()
-    servers = "".join(
-        f"        server 127.0.0.1:{backend} max_fails=1 fail_timeout=5s;\n" for backend in backends
-    )
+    first = re.search(r"^\s*server app\d:8000([^;\n]*);", text, re.MULTILINE)
+    if first is None:
+        raise AssertionError("deploy/nginx.conf no longer names its replicas app1:8000, ...")
+    servers = "".join(f"        server 127.0.0.1:{b}{first.group(1)};\n" for b in backends)
     upstreams = r"^\s*server app\d:8000[^\n]*\n(?:\s*server app\d:8000[^\n]*\n)*"
     text = _replace(upstreams, servers, text)
     text = _replace(r"listen 80;", f"listen 127.0.0.1:{port};", text)
