@@ -78,17 +78,11 @@ async def test_repeated_failed_sign_ins_are_throttled(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     await make_person(client, app.state.sessionmaker, Role.BIDDER, name="target")
-    codes = []
-    for _ in range(7):
-        response = await client.post(
-            "/api/auth/token", data={"username": "target", "password": "wrong password"}
-        )
-        codes.append(response.json()["code"])
+    codes = [(await sign_in(client, "target", "wrong password")).json()["code"] for _ in range(7)]
     assert codes[:5] == ["invalid_credentials"] * 5
     assert codes[5:] == ["too_many_attempts"] * 2
     # Even the right password waits until the window has passed.
-    right = await client.post("/api/auth/token", data={"username": "target", "password": PASSWORD})
-    assert right.status_code == 429
+    assert (await sign_in(client, "target", PASSWORD)).status_code == 429
 
 
 async def test_failed_sign_ins_from_one_address_are_throttled_whatever_names_they_try(
@@ -96,14 +90,11 @@ async def test_failed_sign_ins_from_one_address_are_throttled_whatever_names_the
 ) -> None:
     chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
     per_address = app.state.settings.login_attempts_per_minute_per_address
-    codes = []
     async with from_address(app, "10.0.0.1") as spraying, from_address(app, "10.0.0.2") as other:
-        for n in range(per_address + 1):
-            wrong = {"username": f"guess-{n}", "password": "wrong password"}
-            codes.append((await spraying.post("/api/auth/token", data=wrong)).json()["code"])
+        guesses = [await sign_in(spraying, f"guess-{n}", "wrong") for n in range(per_address + 1)]
         # The same account from another address is not held up by that address's guesses.
-        right = {"username": chen.username, "password": PASSWORD}
-        signed_in = await other.post("/api/auth/token", data=right)
+        signed_in = await sign_in(other, chen.username, PASSWORD)
+    codes = [guess.json()["code"] for guess in guesses]
     assert codes == ["invalid_credentials"] * per_address + ["too_many_attempts"]
     assert signed_in.status_code == 200
 
@@ -113,15 +104,17 @@ async def test_a_rival_failing_on_purpose_cannot_keep_a_bidder_from_signing_in(
 ) -> None:
     chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
     per_account = app.state.settings.login_attempts_per_minute
-    wrong = {"username": chen.username, "password": "wrong password"}
-    right = {"username": chen.username, "password": PASSWORD}
     async with from_address(app, "10.0.0.66") as rival, from_address(app, "10.0.0.8") as own:
-        answers = [await rival.post("/api/auth/token", data=wrong) for _ in range(per_account + 1)]
-        from_the_rival = await rival.post("/api/auth/token", data=right)
-        signed_in = await own.post("/api/auth/token", data=right)
-    assert answers[-1].json()["code"] == "too_many_attempts"
-    assert from_the_rival.status_code == 429  # guessing from there stays held up
+        for _ in range(per_account):
+            await sign_in(rival, chen.username, "wrong password")
+        from_the_rival = await sign_in(rival, chen.username, PASSWORD)
+        signed_in = await sign_in(own, chen.username, PASSWORD)
+    assert from_the_rival.json()["code"] == "too_many_attempts"  # guessing from there is held up
     assert signed_in.status_code == 200  # the bidder, from their own address, is not
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    return await client.post("/api/auth/token", data={"username": username, "password": password})
 
 
 def from_address(app: FastAPI, address: str) -> httpx.AsyncClient:
