@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
 
 
 @dataclass
@@ -48,3 +51,18 @@ class RateLimiter:
 
 def seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
+
+
+def address_key(connection: HTTPConnection) -> str:
+    """The key a client's address is limited by: an IPv4 address as it is, an IPv6 one by its
+    /64 (one household or phone holds a whole /64, and could walk through it)."""
+    host = connection.client.host if connection.client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 
 import httpx
 from fastapi import FastAPI
@@ -113,6 +115,34 @@ async def test_a_rival_failing_on_purpose_cannot_keep_a_bidder_from_signing_in(
     assert signed_in.status_code == 200  # the bidder, from their own address, is not
 
 
+async def test_guesses_sent_all_at_once_are_held_up_like_guesses_sent_in_turn(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    chen = await make_person(client, app.state.sessionmaker, Role.BIDDER)
+    per_account = app.state.settings.login_attempts_per_minute
+    async with from_address(app, "10.0.0.66") as rival:
+        guesses = await asyncio.gather(
+            *(sign_in(rival, chen.username, f"guess {n}") for n in range(4 * per_account))
+        )
+    codes = Counter(guess.json()["code"] for guess in guesses)
+    assert codes == {"invalid_credentials": per_account, "too_many_attempts": 3 * per_account}
+
+
+async def test_the_addresses_of_one_ipv6_network_share_their_limit(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    per_address = app.state.settings.login_attempts_per_minute_per_address
+    codes = []
+    for n in range(per_address + 1):  # a new address of the same /64 for every guess
+        async with from_address(app, f"2001:db8:5:7::{n + 1:x}") as walking:
+            codes.append((await sign_in(walking, f"guess-{n}", "wrong")).json()["code"])
+    assert codes == ["invalid_credentials"] * per_address + ["too_many_attempts"]
+    async with from_address(app, "2001:db8:5:8::1") as neighbour:  # another /64
+        assert (await sign_in(neighbour, "guess-0", "wrong")).json()["code"] == (
+            "invalid_credentials"
+        )
+
+
 async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
     return await client.post("/api/auth/token", data={"username": username, "password": password})
 
@@ -126,7 +156,7 @@ def from_address(app: FastAPI, address: str) -> httpx.AsyncClient:
 def test_names_sprayed_at_the_sign_in_are_forgotten_once_their_minute_is_over() -> None:
     throttle = LoginThrottle(per_account=5, per_address=1000, window_s=0.05)
     for n in range(500):
-        throttle.record_failure(f"guess-{n}", "10.0.0.1")
+        throttle.begin(f"guess-{n}", "10.0.0.1")
     assert throttle.retry_after("guess-1", "10.0.0.1") == 0  # one failure each: under the limit
     time.sleep(0.06)
     throttle.retry_after("someone", "10.0.0.9")  # any later sign-in sweeps the expired ones

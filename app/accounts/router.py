@@ -20,6 +20,7 @@ from app.accounts.schemas import (
 from app.accounts.security import LoginThrottle, issue_token, read_token
 from app.deps import SESSION_COOKIE, AdminUser, CurrentUser, SessionDep, SettingsDep
 from app.errors import AppError
+from app.ratelimit import address_key
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -39,19 +40,19 @@ async def sign_in(
 ) -> Token:
     """Exchange a username and password for a bearer token (also set as a session cookie)."""
     throttle = _throttle(request)
-    keys = (form.username, request.client.host if request.client else "")
-    if wait := throttle.retry_after(*keys):
+    account, address = form.username, address_key(request)
+    if wait := throttle.retry_after(account, address):
         raise AppError(
             429,
             "too_many_attempts",
             f"Too many failed sign-ins; try again in {wait} s.",
             extra={"retry_after": wait},
         )
+    began = throttle.begin(account, address)
     user = await service.authenticate(session, form.username, form.password)
     if user is None:
-        throttle.record_failure(*keys)
         raise AppError(401, "invalid_credentials", "The username or password is wrong.")
-    throttle.reset(*keys)
+    throttle.succeeded(account, address, began)
     token = issue_token(settings.secret_key, user.id, settings.access_token_minutes * 60)
     response.set_cookie(
         SESSION_COOKIE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -10,6 +11,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -84,50 +86,64 @@ class LoginThrottle:
     """At most so many failed sign-ins a minute for an account from one address, and from one
     address in all, in this process. An account is never locked for everyone: in an auction a
     rival could otherwise keep a bidder out until the round is over by failing on purpose.
-    Keys whose failures have all expired are forgotten, so sprayed names do not pile up."""
+
+    An attempt counts as failed from the moment it begins until it succeeds, so guesses sent in
+    parallel are held up as surely as guesses sent one after another. Addresses are keys as
+    ``ratelimit.address_key`` gives them. Keys whose failures have all expired are forgotten, so
+    sprayed names do not pile up."""
 
     def __init__(self, per_account: int, per_address: int, window_s: float = 60.0) -> None:
-        self.limits = {"account": per_account, "address": per_address}
+        self.per_account = per_account
+        self.per_address = per_address
         self.window_s = window_s
-        self._failures: dict[tuple[str, ...], deque[float]] = {}
+        self._by_account: dict[tuple[str, str], deque[float]] = {}
+        self._by_address: dict[str, deque[float]] = {}
         self._last_sweep = time.monotonic()
-
-    @staticmethod
-    def _keys(account: str, address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return ("account", account.lower(), address), ("address", address)
 
     def retry_after(self, account: str, address: str) -> int:
         """Seconds to wait before trying again, or 0 if this account may try from here now."""
         now = time.monotonic()
         self._sweep(now)
-        wait = 0.0
-        for key in self._keys(account, address):
-            failures = self._failures.get(key)
-            if not failures:
-                continue
-            while failures and failures[0] <= now - self.window_s:
-                failures.popleft()
-            if len(failures) >= self.limits[key[0]]:
-                wait = max(wait, failures[0] + self.window_s - now)
+        waits = (
+            self._wait(self._by_account.get((account.lower(), address)), self.per_account, now),
+            self._wait(self._by_address.get(address), self.per_address, now),
+        )
+        wait = max(waits)
         return int(wait) + 1 if wait else 0
 
-    def record_failure(self, account: str, address: str) -> None:
+    def begin(self, account: str, address: str) -> float:
+        """Count an attempt, as failed until ``succeeded``; returns its time."""
         now = time.monotonic()
-        for key in self._keys(account, address):
-            self._failures.setdefault(key, deque()).append(now)
+        self._by_account.setdefault((account.lower(), address), deque()).append(now)
+        self._by_address.setdefault(address, deque()).append(now)
+        return now
 
-    def reset(self, account: str, address: str) -> None:
-        """A successful sign-in clears the account's failures from there (not the address's)."""
-        self._failures.pop(self._keys(account, address)[0], None)
+    def succeeded(self, account: str, address: str, began: float) -> None:
+        """The attempt that began at ``began`` signed in: the account's failures from there are
+        cleared, and that attempt no longer counts against the address."""
+        self._by_account.pop((account.lower(), address), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._by_address[address].remove(began)
+
+    def _wait(self, failures: deque[float] | None, limit: int, now: float) -> float:
+        if not failures:
+            return 0.0
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        return failures[0] + self.window_s - now if len(failures) >= limit else 0.0
 
     def tracked(self) -> int:
         """How many accounts and addresses have failures on record."""
-        return len(self._failures)
+        return len(self._by_account) + len(self._by_address)
 
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep < self.window_s:
             return
         self._last_sweep = now
-        expired = [k for k, f in self._failures.items() if not f or f[-1] <= now - self.window_s]
-        for key in expired:
-            del self._failures[key]
+        _forget_expired(self._by_account, now - self.window_s)
+        _forget_expired(self._by_address, now - self.window_s)
+
+
+def _forget_expired(table: dict[Any, deque[float]], before: float) -> None:
+    for key in [k for k, failures in table.items() if not failures or failures[-1] <= before]:
+        del table[key]

@@ -12,7 +12,7 @@ from app.deps import BidderUser, LotId, OptionalUser, SessionDep, Sessions
 from app.errors import AppError
 from app.lots import service as lots_service
 from app.lots.schemas import LotSnapshot, PublicBid
-from app.ratelimit import seconds
+from app.ratelimit import address_key, seconds
 
 router = APIRouter(prefix="/api", tags=["bidding"])
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api", tags=["bidding"])
 async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
     """Refuse (429) a bidder or an address bidding faster than the settings allow."""
     per_user, per_address = request.app.state.bid_limits
-    address = request.client.host if request.client else ""
+    address = address_key(request)
     wait = max(per_user.retry_after(f"user:{bidder.id}"), per_address.retry_after(address))
     if wait:
         request.app.state.runtime.metrics.bids.labels("rate_limited").inc()
