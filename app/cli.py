@@ -46,7 +46,7 @@ def load_settings() -> Settings:
         error = exc.errors()[0]
         field = "_".join(str(part) for part in error["loc"])
         where = f"AUCTION_{field.upper()}: " if field else ""
-        fail(f"{where}{error['msg']}")
+        fail(f"{where}{error['msg'].removeprefix('Value error, ')}")
 
 
 def check_database(settings: Settings, *, migrate: bool) -> None:
@@ -57,9 +57,8 @@ def check_database(settings: Settings, *, migrate: bool) -> None:
             schema.upgrade_to_head(settings.effective_database_url)
         ready = asyncio.run(_database_at_head(settings))
     except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(
-            f"cannot use the database {_safe_url(settings)}: {reason} "
+            f"cannot use the database {_safe_url(settings)}: {_first_line(exc)} "
             "(check AUCTION_DATABASE_URL and that the server is running)"
         )
     if not ready:
@@ -92,6 +91,65 @@ def load_signer(settings: Settings, *, create: bool = False) -> LogSigner:
         return load_or_create_signer(settings.data_dir, settings.signing_key_file, create=create)
     except (OSError, ValueError) as exc:
         fail(f"cannot use the signing key: {exc}")
+
+
+def ensure_signer(settings: Settings, *, new: bool = False) -> LogSigner:
+    """The log's signing key, made if there is none; but a missing key is not replaced while
+    the log's checkpoints are signed with it (lost, or not put back after a restore) unless
+    ``new`` says it is a rotation, and ``new`` never replaces a key that is there."""
+    from app.audit.keys import key_path
+
+    path = key_path(settings.data_dir, settings.signing_key_file)
+    if path.exists():
+        if new:
+            fail(f"{path} exists: to rotate, move it aside first (docs/operations.md)")
+        return load_signer(settings)
+    if not new and (signed_with := asyncio.run(_log_signed_with(settings))) is not None:
+        fail(
+            f"the log is signed with the key {signed_with} and {path} does not exist: put that "
+            "key back, or make a new one with `auction signing-key --new` and publish it (a "
+            "rotation, docs/operations.md)"
+        )
+    return load_signer(settings, create=True)
+
+
+def serving_signer(settings: Settings) -> LogSigner:
+    """The key a server signs with: a named key file must be there (replicas share it, so a
+    server never makes one); the data directory's own is made as ``ensure_signer`` allows."""
+    if settings.signing_key_file is not None:
+        return load_signer(settings)
+    return ensure_signer(settings)
+
+
+async def _log_signed_with(settings: Settings) -> str | None:
+    """The public key of the latest stored checkpoint, if the database has one."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from app.audit.checkpoints import latest_checkpoint
+    from app.db import create_engine, create_sessionmaker
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return None  # no database yet, so no log (and none is made by looking)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        if "checkpoints" not in tables:
+            return None
+        async with create_sessionmaker(engine)() as session:
+            checkpoint = await latest_checkpoint(session)
+    except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
+        fail(f"cannot read the log's checkpoints in {_safe_url(settings)}: {_first_line(exc)}")
+    finally:
+        await engine.dispose()
+    return checkpoint.public_key if checkpoint is not None else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def listening_socket(settings: Settings) -> socket.socket:
@@ -140,7 +198,7 @@ def serve(
     """Serve the API, the live sockets and the browser pages."""
     settings = load_settings()
     check_database(settings, migrate=migrate)
-    load_signer(settings)  # a missing or unreadable key stops start-up with one line
+    serving_signer(settings)  # a missing or unreadable key stops start-up with one line
     _serve(settings)
 
 
@@ -188,6 +246,7 @@ def demo(
         settings = settings.model_copy(update={"demo_live": True})
         serve = True
     check_database(settings, migrate=True)
+    serving_signer(settings)
     from app.demo import load_demo, print_logins
 
     created = asyncio.run(load_demo(settings))
@@ -277,7 +336,7 @@ def import_log(
     check_database(settings, migrate=False)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.audit.keys import load_or_create_signer
+    from app.audit.keys import key_path
     from app.audit.verifier import Tampered, Unreadable
     from app.errors import AppError
 
@@ -291,14 +350,10 @@ def import_log(
     except AppError as exc:
         fail(f"{exc.code}: {exc.detail}")
     except SQLAlchemyError as exc:
-        reason = str(exc).strip().splitlines()[0]
+        reason = _first_line(exc)
         fail(f"import_failed: the database refused the import ({reason}); nothing was imported")
-    try:
-        server_key: str | None = load_or_create_signer(
-            settings.data_dir, settings.signing_key_file
-        ).public_key_b64
-    except (OSError, ValueError):
-        server_key = None
+    path = key_path(settings.data_dir, settings.signing_key_file)
+    server_key = load_signer(settings).public_key_b64 if path.exists() else None
     typer.echo(report.summary(server_key))
 
 
@@ -329,45 +384,7 @@ def signing_key(
     If the key is missing but the log's checkpoints are signed already, the key was lost or
     not put back (a new volume, a restored database): that is refused, unless ``--new`` says
     it is a rotation, since every checkpoint from then on is signed with the new key."""
-    from app.audit.keys import KEY_FILE
-
-    settings = load_settings()
-    path = settings.signing_key_file or settings.data_dir / KEY_FILE
-    if not path.exists() and not new:
-        signed_with = asyncio.run(_log_signed_with(settings))
-        if signed_with is not None:
-            fail(
-                f"the log is signed with the key {signed_with} and {path} does not exist: put "
-                "that key back, or make a new one with `auction signing-key --new` and publish "
-                "it (a rotation, docs/operations.md)"
-            )
-    typer.echo(load_signer(settings, create=True).public_key_b64)
-
-
-async def _log_signed_with(settings: Settings) -> str | None:
-    """The public key of the latest stored checkpoint, if the database has one."""
-    from sqlalchemy import inspect
-    from sqlalchemy.engine import make_url
-
-    from app.audit.checkpoints import latest_checkpoint
-    from app.db import create_engine, create_sessionmaker
-
-    url = make_url(settings.effective_database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
-        return None  # no database yet, so no log (and none is made by looking)
-    engine = create_engine(settings)
-    try:
-        async with engine.connect() as connection:
-            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
-        if "checkpoints" not in tables:
-            return None
-        async with create_sessionmaker(engine)() as session:
-            checkpoint = await latest_checkpoint(session)
-    except Exception as exc:  # noqa: BLE001 - reported as one line, whatever the driver raised
-        fail(f"cannot read the log's checkpoints in {_safe_url(settings)} to check its key: {exc}")
-    finally:
-        await engine.dispose()
-    return checkpoint.public_key if checkpoint is not None else None
+    typer.echo(ensure_signer(load_settings(), new=new).public_key_b64)
 
 
 def main() -> None:

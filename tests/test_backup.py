@@ -319,14 +319,36 @@ async def test_a_log_imported_on_a_server_with_another_key_exports_under_that_ke
 ) -> None:
     exported = await export(demo, tmp_path / "log.ndjson")
     elsewhere = empty.model_copy(update={"data_dir": tmp_path / "new-key"})
+    server_key = public_key(elsewhere)  # this server has a key of its own already
 
     result = auction_command(elsewhere, "import-log", str(exported))
 
     assert result.returncode == 0, result.stderr
-    assert f"this server signs with another key ({public_key(elsewhere)})" in result.stdout
+    assert f"this server signs with another key ({server_key})" in result.stdout
     code, verdict = verify(await export(elsewhere, tmp_path / "again.ndjson"))
     assert code == 0, verdict
-    assert public_key(elsewhere) in verdict
+    assert server_key in verdict
+
+
+async def test_a_log_imported_without_its_key_is_signed_again_only_when_asked(
+    demo: Settings, empty: Settings, tmp_path: Path
+) -> None:
+    exported = await export(demo, tmp_path / "log.ndjson")
+    keyless = empty.model_copy(update={"data_dir": tmp_path / "no-key"})
+
+    imported = auction_command(keyless, "import-log", str(exported))
+    assert imported.returncode == 0, imported.stderr
+    assert "this server has no signing key" in imported.stdout
+
+    refused = auction_command(keyless, "signing-key")  # as the compose migrate step runs it
+    assert refused.returncode == 2
+    assert f"the log is signed with the key {public_key(demo)}" in refused.stderr
+    rotated = auction_command(keyless, "signing-key", "--new")
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() != public_key(demo)
+    again = auction_command(keyless, "signing-key", "--new")  # --new never replaces a key
+    assert again.returncode == 2
+    assert "to rotate, move it aside first" in again.stderr
 
 
 @pytest.mark.usefixtures("frozen_export_time")

@@ -38,6 +38,10 @@ def run_auction(
         ({"AUCTION_ENV": "production"}, "AUCTION_SECRET_KEY must be set"),
         ({"AUCTION_ENV": "staging"}, "AUCTION_ENV:"),
         ({"AUCTION_PORT": "eighty"}, "AUCTION_PORT:"),
+        (
+            {"AUCTION_FORWARDED_ALLOW_IPS": "10.0.0.1,nginx"},
+            "AUCTION_FORWARDED_ALLOW_IPS: 'nginx' is not an IP address or network",
+        ),
         ({"AUCTION_DATABSE_URL": "sqlite+aiosqlite:///x"}, "unknown setting AUCTION_DATABSE_URL"),
         (
             {"AUCTION_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"},
@@ -91,6 +95,7 @@ def test_the_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:
     assert first.stdout == second.stdout
     assert len(first.stdout.strip()) == 44  # base64 of a 32-byte Ed25519 public key
     assert oct((tmp_path / "log-signing-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert not (tmp_path / "auction.sqlite3").exists()  # looking for a log made no database
 
 
 def test_a_named_signing_key_file_is_made_by_the_command_and_never_by_the_server(
@@ -137,10 +142,11 @@ async def test_a_lost_key_is_not_silently_replaced_once_the_log_is_signed(
         "AUCTION_DATA_DIR": str(settings.data_dir),
     }
 
-    refused = run_auction("signing-key", env=env)
-    assert refused.returncode == 2
-    assert f"the log is signed with the key {old_key.public_key_b64}" in refused.stderr
-    assert not (settings.data_dir / KEY_FILE).exists()
+    for command in ("signing-key", "serve"):  # neither makes a key of its own
+        refused = run_auction(command, env=env)
+        assert refused.returncode == 2
+        assert f"the log is signed with the key {old_key.public_key_b64}" in refused.stderr
+        assert not (settings.data_dir / KEY_FILE).exists()
 
     rotated = run_auction("signing-key", "--new", env=env)
     assert rotated.returncode == 0, rotated.stderr

@@ -70,7 +70,13 @@ class ImportReport:
             "  not in the log: deposits, sealed initial bids of pending registrations, "
             "officials' notes, idempotency keys (see docs/operations.md, Restore)"
         )
-        if server_key is not None and server_key != report.public_key:
+        if server_key is None:
+            lines.append(
+                "  note: this server has no signing key: put the log's key back before serving, "
+                "or make a new one with `auction signing-key --new` (see docs/operations.md, "
+                "Rotate the signing key)"
+            )
+        elif server_key != report.public_key:
             lines.append(
                 f"  note: this server signs with another key ({server_key}); its new "
                 "checkpoints will carry it (see docs/operations.md, Rotate the signing key)"

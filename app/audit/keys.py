@@ -30,6 +30,11 @@ class LogSigner:
         return base64.b64encode(self.public_key_raw).decode()
 
 
+def key_path(data_dir: Path, key_file: Path | None = None) -> Path:
+    """Where the key is: ``key_file`` if given, else its place in ``data_dir``."""
+    return key_file or data_dir / KEY_FILE
+
+
 def load_or_create_signer(
     data_dir: Path, key_file: Path | None = None, *, create: bool = False
 ) -> LogSigner:
@@ -37,7 +42,7 @@ def load_or_create_signer(
 
     A named ``key_file`` is made only with ``create`` (``auction signing-key``): replicas share
     that key, so a server that cannot find it must stop, not sign with a key of its own."""
-    path = key_file or data_dir / KEY_FILE
+    path = key_path(data_dir, key_file)
     if not path.exists():
         if key_file is not None and not create:
             raise FileNotFoundError(
