@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "development-secret-change-me"
@@ -71,6 +72,19 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
     """Other sites' pages allowed to open live sockets (JSON list of origins); the site's own
     pages (the Origin matching the Host they were served from) need no entry."""
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        # uvicorn would take a typo for a name that never matches, and every client would then
+        # share the proxy's address (and its limits).
+        for item in (part.strip() for part in value.split(",")):
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network, nor *") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:
