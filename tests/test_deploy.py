@@ -109,7 +109,8 @@ def test_health_checks_and_the_stop_grace_fit_the_service(compose: dict[str, Any
         assert url.group(2) == "/readyz"
         assert url.group(2) in paths
         grace = int(service["stop_grace_period"].removesuffix("s"))
-        assert grace > int(app_env(service).get("AUCTION_GRACEFUL_SHUTDOWN_S", "10"))
+        default = Settings.model_fields["graceful_shutdown_s"].default
+        assert grace > int(app_env(service).get("AUCTION_GRACEFUL_SHUTDOWN_S", default))
 
 
 def test_nginx_balances_over_exactly_the_replicas() -> None:
@@ -122,9 +123,11 @@ def test_nginx_balances_over_exactly_the_replicas() -> None:
     ]
     # Each location names the client itself, overwriting what the client sent: the replicas
     # trust the header (AUCTION_FORWARDED_ALLOW_IPS), so an appended one could be forged.
-    locations = re.findall(r"location \S+ \{(.*?)\n        \}", config, re.DOTALL)
-    assert len(locations) == 2
-    for location in locations:
+    locations = re.findall(r"location (?:= )?\S+ \{(.*?)\n        \}", config, re.DOTALL)
+    proxied = [location for location in locations if "proxy_pass" in location]
+    assert len(locations) == 3
+    assert len(proxied) == 2
+    for location in proxied:
         assert "proxy_set_header X-Forwarded-For $remote_addr;" in location
     # WebSocket upgrades pass through, with a read timeout above the app's ping interval.
     assert "proxy_set_header Upgrade $http_upgrade;" in config

@@ -46,6 +46,7 @@ async def test_metrics_stay_inside_and_an_oversized_body_gets_the_apps_answer(
         async with httpx.AsyncClient(base_url=shape.servers[0].url) as inside:
             scraped = await inside.get("/metrics")
     assert public_metrics.status_code == 404
+    assert public_metrics.json()["code"] == "not_found"  # a problem, as every error of the API
     assert scraped.status_code == 200
     assert too_big.status_code == 413
     assert too_big.headers["content-type"] == "application/problem+json"
