@@ -23,18 +23,28 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+def sessionmaker_of(request: Request) -> async_sessionmaker[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return maker
 
 
+# Dependencies are coroutines even when they wait for nothing: FastAPI runs a plain function in
+# its thread pool, a thread hop on every request.
+async def _settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return sessionmaker_of(request)
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in unit_of_work(get_sessionmaker(request)):
+    async for session in unit_of_work(sessionmaker_of(request)):
         yield session
 
 
@@ -43,8 +53,8 @@ MAX_ID = 2**31 - 1
 LotId = Annotated[int, Path(ge=1, le=MAX_ID, description="The lot's id.")]
 RegistrationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The registration's id.")]
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
 """For a use case that runs its own units of work (placing a bid, decided in batches)."""
 # scope="function": the commit happens before the response is sent, never after it.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
@@ -70,7 +80,7 @@ async def active_user(
 
 async def _signed_in(request: Request, token: str | None) -> User | None:
     """Who sent the request: by bearer token or session cookie; None if neither was sent."""
-    settings = get_settings_dep(request)
+    settings = settings_of(request)
     from_cookie = token is None
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
@@ -89,7 +99,7 @@ async def _signed_in(request: Request, token: str | None) -> User | None:
             sent = str((await request.form()).get("csrf_token", ""))
         if sent != claims.csrf:
             raise AppError(403, "csrf_failed", "The form has expired; reload the page and retry.")
-    user = await active_user(request.app.state.runtime, get_sessionmaker(request), claims.user_id)
+    user = await active_user(request.app.state.runtime, sessionmaker_of(request), claims.user_id)
     if user is None:
         raise Unauthorized("This account no longer exists or is disabled.", "invalid_token")
     request.state.user = user

@@ -14,7 +14,7 @@ from app.audit import service as audit_service
 from app.audit.identities import load_identities
 from app.audit.notes import CheckpointSigner, key_id, verifier_key
 from app.audit.schemas import AuditEvent, AuditEventPage, CheckpointOut, LogKey
-from app.deps import MAX_ID, AuditorUser, CurrentUser, LotId, SessionDep, get_sessionmaker
+from app.deps import MAX_ID, AuditorUser, CurrentUser, LotId, SessionDep, sessionmaker_of
 from app.errors import AppError
 from app.runtime import Runtime
 
@@ -34,7 +34,7 @@ MAX_SEQ = 2**63 - 1
 """Sequence numbers are 64-bit in the database; larger ones are refused (422), not a 500."""
 
 
-def _signer(request: Request) -> CheckpointSigner:
+async def _signer(request: Request) -> CheckpointSigner:
     runtime: Runtime = request.app.state.runtime
     return checkpoints.checkpoint_signer(runtime.signer)
 
@@ -77,7 +77,7 @@ async def download_log(
     export = await exports.plan_log_export(session, signer, after)
     filename = f"auction-log-{after + 1}-{export.until}.ndjson"
     return NDJSONResponse(
-        exports.stream_log(get_sessionmaker(request), export),
+        exports.stream_log(sessionmaker_of(request), export),
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 

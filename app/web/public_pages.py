@@ -11,7 +11,7 @@ from app.accounts import service as accounts_service
 from app.accounts.models import Role
 from app.accounts.security import read_token
 from app.bidding import service as bidding_service
-from app.deps import SESSION_COOKIE, SessionDep, get_settings_dep
+from app.deps import SESSION_COOKIE, SessionDep, settings_of
 from app.lots import registrations as registrations_service
 from app.lots import service as lots_service
 from app.lots.models import LOT_STATUSES
@@ -109,7 +109,7 @@ async def register_page(request: Request, viewer: PageViewer, next: str = "/") -
 async def sign_out(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
     """End the cookie session; the form must carry the session's CSRF secret."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    claims = read_token(get_settings_dep(request).secret_key, token) if token else None
+    claims = read_token(settings_of(request).secret_key, token) if token else None
     if claims is not None and csrf_token != claims.csrf:
         return error_page(request, 403, "csrf_failed")
     response = RedirectResponse("/", status_code=303)

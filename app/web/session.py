@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from app.accounts.models import Role, User
 from app.accounts.security import read_token
-from app.deps import SESSION_COOKIE, SessionDep, active_user, get_sessionmaker, get_settings_dep
+from app.deps import SESSION_COOKIE, SessionDep, active_user, sessionmaker_of, settings_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,10 @@ async def _viewer(request: Request, session: SessionDep) -> Viewer:
 
 async def _read_viewer(request: Request, session: SessionDep) -> Viewer:
     token = request.cookies.get(SESSION_COOKIE)
-    claims = read_token(get_settings_dep(request).secret_key, token) if token else None
+    claims = read_token(settings_of(request).secret_key, token) if token else None
     if claims is None:
         return Viewer(None)
-    user = await active_user(request.app.state.runtime, get_sessionmaker(request), claims.user_id)
+    user = await active_user(request.app.state.runtime, sessionmaker_of(request), claims.user_id)
     if user is None:
         return Viewer(None)
     return Viewer(user, claims.csrf)
