@@ -122,12 +122,17 @@ async def _current_user(request: Request, token: Token) -> User:
     return user
 
 
+async def user_in_role(request: Request, token: str | None, *roles: Role) -> User:
+    """The signed-in user, who must have one of ``roles`` (401 / 403 otherwise)."""
+    user = await _current_user(request, token)
+    if user.role not in roles:
+        raise Forbidden(f"This needs the role {' or '.join(roles)}.")
+    return user
+
+
 def _role(*roles: Role):  # type: ignore[no-untyped-def]
     async def check(request: Request, token: Token) -> User:
-        user = await _current_user(request, token)
-        if user.role not in roles:
-            raise Forbidden(f"This needs the role {' or '.join(roles)}.")
-        return user
+        return await user_in_role(request, token, *roles)
 
     return check
 

@@ -6,9 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
+from app.accounts.models import Role, User
 from app.bidding import service
 from app.bidding.schemas import BidRequest, PriorityRequest, Receipt
-from app.deps import BidderUser, LotId, OptionalUser, SessionDep, Sessions
+from app.deps import (
+    BidderUser,
+    LotId,
+    OptionalUser,
+    SessionDep,
+    Token,
+    sessionmaker_of,
+    user_in_role,
+)
 from app.errors import AppError
 from app.lots import service as lots_service
 from app.lots.schemas import LotSnapshot, PublicBid
@@ -17,11 +26,14 @@ from app.ratelimit import address_key, seconds
 router = APIRouter(prefix="/api", tags=["bidding"])
 
 
-async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
-    """Refuse (429) a bidder or an address bidding faster than the settings allow."""
+async def _bidder_within_rate(request: Request, token: Token) -> User:
+    """The signed-in bidder, unless they or their address bid faster than the settings allow
+    (429). One dependency for the hottest route: FastAPI resolves each one on every request."""
+    bidder = await user_in_role(request, token, Role.BIDDER)
     per_user, per_address = request.app.state.bid_limits
-    address = address_key(request)
-    wait = max(per_user.retry_after(f"user:{bidder.id}"), per_address.retry_after(address))
+    wait = max(
+        per_user.retry_after(f"user:{bidder.id}"), per_address.retry_after(address_key(request))
+    )
     if wait:
         request.app.state.runtime.metrics.bids.labels("rate_limited").inc()
         raise AppError(
@@ -30,19 +42,15 @@ async def within_bid_rate(request: Request, bidder: BidderUser) -> None:
             "Too many bids in a short time; wait a moment.",
             extra={"retry_after": seconds(wait)},
         )
+    return bidder
 
 
-@router.post(
-    "/lots/{lot_id}/bids",
-    response_model=Receipt,
-    status_code=201,
-    dependencies=[Depends(within_bid_rate)],
-)
+@router.post("/lots/{lot_id}/bids", response_model=Receipt, status_code=201)
 async def place_bid(
+    request: Request,
     lot_id: LotId,
     body: BidRequest,
-    bidder: BidderUser,
-    maker: Sessions,
+    bidder: Annotated[User, Depends(_bidder_within_rate)],
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Bid (or keep / withdraw on a sequential turn); the answer is a signed receipt.
@@ -50,6 +58,7 @@ async def place_bid(
     Send a new ``Idempotency-Key`` with each bid and the same one when retrying it: a retry
     returns the first receipt and bids nothing.
     """
+    maker = sessionmaker_of(request)
     return await service.place_bid(maker, bidder, lot_id, body, idempotency_key)
 
 
