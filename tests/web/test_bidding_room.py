@@ -271,3 +271,28 @@ async def _public_ladder_texts(page: Page, lot_id: int) -> list[dict[str, str]]:
         lot_id,
     )
     return rows
+
+
+async def test_the_room_shows_no_round_in_the_free_period_and_the_first_one_after_it(
+    browser: Browser, site: Site
+) -> None:
+    maker, base, api = site.maker, site.url, site.api
+    official = await make_person(api, maker, Role.OFFICIAL, await make_village(maker))
+    rules = {**TIMED_LOT["rules"], "free_period_s": 3, "countdown_s": 120}
+    lot_id = (await create_lot(api, official, {**TIMED_LOT, "rules": rules}))["id"]
+    await lifecycle(api, lot_id, official, "publish")
+    await approve_bidder(api, lot_id, official, await make_person(api, maker, Role.BIDDER))
+    await lifecycle(api, lot_id, official, "open")
+
+    context = await browser.new_context()
+    watched: Watched = await open_page(context)
+    try:
+        await watched.page.goto(f"{base}/lots/{lot_id}")
+        await expect(watched.page.locator("#phase")).to_have_text("自由报价期")
+        await expect(watched.page.locator("#round")).to_have_text("—")  # not "0"
+        # The free period ends by the server's clock; the room hears it live.
+        await expect(watched.page.locator("#round")).to_have_text("1", timeout=15_000)
+        await expect(watched.page.locator("#phase")).not_to_have_text("自由报价期")
+    finally:
+        await context.close()
+    assert watched.errors == []

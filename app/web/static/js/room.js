@@ -232,7 +232,7 @@ function render() {
   $("leader-line").hidden = closed ? !winner : !lot.leader || lot.format === "sealed";
   $("timing").hidden = !["open", "paused"].includes(lot.status);
   $("deadline").parentElement.hidden = lot.status === "paused"; // it moves when bidding resumes
-  $("round").textContent = lot.round;
+  $("round").textContent = lot.round || "—";  // no round yet: free bidding
   $("phase").textContent = t(`phase.${lot.phase || "none"}`);
   $("bid-count").textContent = Math.max(lot.bid_count, ladder.size);
   $("watchers").textContent = lot.watchers;
