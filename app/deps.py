@@ -39,10 +39,6 @@ async def _settings(request: Request) -> Settings:
     return settings_of(request)
 
 
-async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    return sessionmaker_of(request)
-
-
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async for session in unit_of_work(sessionmaker_of(request)):
         yield session
@@ -54,8 +50,6 @@ LotId = Annotated[int, Path(ge=1, le=MAX_ID, description="The lot's id.")]
 RegistrationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The registration's id.")]
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
-"""For a use case that runs its own units of work (placing a bid, decided in batches)."""
 # scope="function": the commit happens before the response is sent, never after it.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
